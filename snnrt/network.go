@@ -1,0 +1,161 @@
+// Package snnrt defines the spiking network that snnconvert produces (its
+// types, neuron semantics and file format) and runs it.
+//
+// In: a *Network (built by package convert, or read from a *.snn.onnx file by
+// Read) and encoded input images.
+// Out: per-checkpoint readouts, spike statistics, synaptic operation counts.
+//
+// The semantics are version 1 of ../shared/DESIGN.md §2 (copied into
+// docs/ARCHITECTURE.md); the file format is §3. snnrt imports no other package
+// of this module: like a VM defines its bytecode, the runtime defines its input.
+package snnrt
+
+import "fmt"
+
+// SemanticsVersion is the neuron-semantics version this runtime implements.
+// Files that declare another version are refused.
+const SemanticsVersion = 1
+
+// Op is a node kind of the spiking network.
+type Op string
+
+// Node kinds. Values flowing between nodes are per-sample float32 arrays; a
+// value is either a current (real-valued) or spikes (0/1 per step), as
+// Node.Spiking says.
+const (
+	// OpConv: W [O, C/Group, KH, KW], B [O]; Strides, Pads (t, l, b, r),
+	// Dilations, Group. Output: current.
+	OpConv Op = "Conv"
+	// OpDense: W [Out, In], B [Out]. Output: current.
+	OpDense Op = "Dense"
+	// OpSumPool: sum over Kernel windows (Strides, Pads); the 1/k² of an
+	// average pool is folded into the next synaptic layer. Output: same kind
+	// as the input (a sum of spikes is a count).
+	OpSumPool Op = "SumPool"
+	// OpSpikeMaxPool: Kernel, Strides, Pads; passes, per window, the spikes of
+	// the input neuron with the largest spike count so far (ties to the lowest
+	// index). Input and output: spikes.
+	OpSpikeMaxPool Op = "SpikeMaxPool"
+	// OpFlatten / OpReshape: layout only (Shape is the output shape).
+	OpFlatten Op = "Flatten"
+	OpReshape Op = "Reshape"
+	// OpAdd: elementwise sum of its inputs, each multiplied by the matching
+	// entry of Scales (nil = all 1). Output: current.
+	OpAdd Op = "Add"
+	// OpConcat: along per-sample Axis. Inputs and output share their kind.
+	OpConcat Op = "Concat"
+	// OpAffine: per-channel y = W[c]·x + B[c] over axis 0 (an unfoldable
+	// BatchNorm or an input normalisation kept as a layer). Output: current.
+	OpAffine Op = "Affine"
+	// OpIF: integrate-and-fire neurons. Input: current; output: spikes.
+	// Threshold has 1 entry (per layer) or one per channel (axis 0);
+	// Reset and VInit per DESIGN §2.
+	OpIF Op = "IF"
+)
+
+// ResetMode is what happens to the membrane after a spike.
+type ResetMode string
+
+const (
+	// ResetSubtract: V -= θ (default; unbiased estimator of ReLU).
+	ResetSubtract ResetMode = "subtract"
+	// ResetZero: V = 0.
+	ResetZero ResetMode = "zero"
+)
+
+// ParseResetMode validates a user-supplied reset mode.
+func ParseResetMode(s string) (ResetMode, error) {
+	switch ResetMode(s) {
+	case ResetSubtract, ResetZero:
+		return ResetMode(s), nil
+	}
+	return "", fmt.Errorf("unknown reset mode %q (want subtract or zero)", s)
+}
+
+// Encoding is how an input image becomes the input of the first layer.
+type Encoding string
+
+const (
+	// EncodingAnalog: the image is a constant current every step.
+	EncodingAnalog Encoding = "analog"
+	// EncodingRate: deterministic regular spike trains, rate |x|/max|x|, sign carried.
+	EncodingRate Encoding = "rate"
+	// EncodingPoisson: seeded Bernoulli spikes with p = |x|/max|x|, sign carried.
+	EncodingPoisson Encoding = "poisson"
+)
+
+// ParseEncoding validates a user-supplied encoding.
+func ParseEncoding(s string) (Encoding, error) {
+	switch Encoding(s) {
+	case EncodingAnalog, EncodingRate, EncodingPoisson:
+		return Encoding(s), nil
+	}
+	return "", fmt.Errorf("unknown encoding %q (want analog, rate or poisson)", s)
+}
+
+// Tensor is a dense float32 array in row-major order.
+type Tensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Node is one operation of the network.
+type Node struct {
+	Name   string
+	Op     Op
+	Inputs []string
+	Output string
+	// Shape is the per-sample output shape ([C, H, W] or [N]).
+	Shape []int
+
+	W, B *Tensor
+
+	Kernel    []int
+	Strides   []int
+	Pads      []int
+	Dilations []int
+	Group     int
+	Axis      int
+	Scales    []float32
+
+	Threshold []float32
+	Reset     ResetMode
+	VInit     float32
+}
+
+// Normalization records how thresholds were chosen (DESIGN §3 metadata).
+type Normalization struct {
+	Method      string  `json:"method"`
+	Percentile  float64 `json:"percentile,omitempty"`
+	CalibSet    string  `json:"calibration_set,omitempty"`
+	CalibSHA256 string  `json:"calibration_sha256,omitempty"`
+	CalibCount  int     `json:"calibration_samples,omitempty"`
+	ScaleInto   string  `json:"scale_into,omitempty"` // "thresholds" or "weights"
+}
+
+// Meta is the network-level metadata stored in the SNN file.
+type Meta struct {
+	SemanticsVersion int
+	Encoding         Encoding
+	TimestepsHint    int
+	SourceSHA256     string
+	SourceName       string
+	Normalization    Normalization
+	// StrippedHead lists the output-head ops convert removed (e.g. "Softmax").
+	StrippedHead []string
+	// Extra holds any other metadata_props key/value pairs, kept on round trip.
+	Extra map[string]string
+}
+
+// Network is a converted spiking network.
+type Network struct {
+	Name       string
+	Input      string
+	InputShape []int // per-sample
+	// Nodes in topological order.
+	Nodes []*Node
+	// Output names the value whose current the non-spiking output layer
+	// integrates; the prediction at step t is the argmax of its integral.
+	Output string
+	Meta   Meta
+}
