@@ -8,6 +8,8 @@
 // rendered as a table, JSON, Markdown/HTML reports with SVG plots, JUnit XML.
 package eval
 
+import "github.com/snnconvert/snnconvert/eval/dataset"
+
 // Settings are the conversion and simulation knobs a user (or a baseline or
 // batch manifest) can set. Zero values mean the tool's defaults.
 type Settings struct {
@@ -39,6 +41,9 @@ type Options struct {
 	Reference bool
 	// Progress receives stage updates; nil for none.
 	Progress Progress
+	// Preprocessing overrides the model's input preprocessing, which is
+	// otherwise looked up with dataset.PreprocessingFor (never guessed).
+	Preprocessing *dataset.Preprocessing
 }
 
 // Progress receives updates of long stages (calibration, ANN, SNN).
@@ -63,6 +68,11 @@ type LayerStat struct {
 	Neurons     int     `json:"neurons"`
 	Correlation float64 `json:"correlation"` // Pearson, ANN activation (scaled) vs SNN rate
 	MeanRate    float64 `json:"mean_rate"`   // spikes per neuron per step
+	// ANNValue is the ANN activation this IF layer approximates.
+	ANNValue string `json:"ann_value,omitempty"`
+	// CorrUndefined: one side was constant (a silent layer, say), so
+	// Correlation holds 0 rather than a number JSON cannot carry.
+	CorrUndefined bool `json:"correlation_undefined,omitempty"`
 }
 
 // RefCheck is the independent (gorgonia) check of the ANN executor.
@@ -92,12 +102,33 @@ type Result struct {
 	TWithin1pp  int         `json:"t_within_1pp"`
 	Layers      []LayerStat `json:"layers"`
 	// Per image, at max T.
-	ACs          float64  `json:"acs_per_image"`
-	MACs         float64  `json:"macs_per_image"`
-	ANNMACs      float64  `json:"ann_macs_per_image"`
-	EnergySNNuJ  float64  `json:"energy_snn_uj_estimate"`
-	EnergyANNuJ  float64  `json:"energy_ann_uj_estimate"`
-	ImagesPerSec float64  `json:"snn_images_per_sec"`
-	Chosen       string   `json:"auto_choice,omitempty"` // what --auto picked and why
-	Warnings     []string `json:"warnings,omitempty"`
+	ACs          float64 `json:"acs_per_image"`
+	MACs         float64 `json:"macs_per_image"`
+	ANNMACs      float64 `json:"ann_macs_per_image"`
+	EnergySNNuJ  float64 `json:"energy_snn_uj_estimate"`
+	EnergyANNuJ  float64 `json:"energy_ann_uj_estimate"`
+	ImagesPerSec float64 `json:"snn_images_per_sec"`
+	Chosen       string  `json:"auto_choice,omitempty"` // what --auto picked and why
+	// HasMaxPool: the SNN uses spiking max pooling (an approximation the report explains).
+	HasMaxPool bool     `json:"has_max_pool,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
+	// Raster is the spike raster of one sample for the report; it stays out of
+	// the JSON because it is bulky and only the plot needs it.
+	Raster *Raster `json:"-"`
+}
+
+// Raster holds every spike of a few layers for one sample.
+type Raster struct {
+	Sample int           `json:"sample"`
+	Label  int           `json:"label"`
+	Steps  int           `json:"steps"`
+	Layers []RasterLayer `json:"layers"`
+}
+
+// RasterLayer is one layer's spikes: Spikes[t] lists the (flat, per-sample)
+// indices of the neurons that fired at step t+1.
+type RasterLayer struct {
+	Name    string    `json:"name"`
+	Neurons int       `json:"neurons"`
+	Spikes  [][]int32 `json:"spikes"`
 }

@@ -8,6 +8,32 @@
 // The semantics are version 1 of ../shared/DESIGN.md §2 (copied into
 // docs/ARCHITECTURE.md); the file format is §3. snnrt imports no other package
 // of this module: like a VM defines its bytecode, the runtime defines its input.
+//
+// Reading SNN files: DESIGN §3 suggests reading through the importer. snnrt
+// deliberately decodes its own files with protowire instead (decode.go): the
+// runtime must not depend on the importer, and an SNN file is a small, fixed
+// dialect of ONNX (format.go lists the mapping) whose custom ai.snn operators
+// the importer does not know anyway.
+//
+// Choices where DESIGN §2 leaves room, fixed here:
+//   - The spiking max pool compares spike counts including the current step,
+//     so a window's first spike passes at once.
+//   - rate and poisson input events carry sign(x)·max|x| of the sample, so the
+//     mean input equals x and analog-calibrated thresholds stay valid. A rate
+//     train with phase 1/2 spikes floor(t·|x|/max|x| + 1/2) times in t steps.
+//   - With analog input the first layer's current is computed once per
+//     sample; its MACs are counted once (that is the work done). Dense inputs
+//     skip zero entries, and only the work done is counted.
+//   - Early exit freezes a stopped sample: later checkpoints repeat its
+//     readout and prediction at the stopping step.
+//   - ACs count every weight added by an event-driven kernel (Conv, Dense,
+//     and the additions of SumPool and of a residual Add), MACs every product
+//     of a dense kernel (Conv/Dense on analog input, Affine on currents).
+//
+// Execution: rank-3 values are held channel-last inside a run (layout.go);
+// a Conv or Dense whose only consumer is an IF node scatters straight into
+// that node's membrane; samples run independently on one worker per core, so
+// every per-sample result is bit-identical for any worker count or batch.
 package snnrt
 
 import "fmt"

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+
+	"github.com/jedib0t/go-pretty/v6/table"
+	"github.com/spf13/cobra"
+
+	"github.com/snnconvert/snnconvert/eval/dataset"
+	"github.com/snnconvert/snnconvert/snnrt"
+)
+
+type runFlags struct {
+	data        string
+	T           int
+	encoding    string
+	seed        int64
+	batch       int
+	workers     int
+	earlyExit   int
+	checkpoints []int
+	asJSON      bool
+}
+
+var runCmd = &cobra.Command{
+	Use:   "run MODEL.snn.onnx",
+	Short: "Simulate a converted spiking network on a data set",
+	Long: `run simulates a *.snn.onnx network for T steps on a labelled data set and
+prints the accuracy at each checkpoint step (1, 2, 4, …, T), the spikes per
+layer, the synaptic operations (ACs) and MACs per image, an energy estimate
+and the simulation speed.
+
+The data set is preprocessed as the file's snn.preprocessing metadata says;
+files without it get MNIST-style x/255 in the network's input shape (a note on
+stderr says so).`,
+	Args: cobra.ExactArgs(1),
+}
+
+func init() {
+	o := &runFlags{}
+	f := runCmd.Flags()
+	f.StringVar(&o.data, "data", "mnist:test", "data set spec (mnist:test[:N], mnist:train[:N], npz:PATH, idx:IMAGES,LABELS, ...)")
+	f.IntVarP(&o.T, "timesteps", "T", 64, "number of time steps")
+	f.StringVar(&o.encoding, "encoding", "", "input encoding: analog, rate or poisson (default: the file's)")
+	f.Int64Var(&o.seed, "seed", 0, "seed of the poisson encoder")
+	f.IntVar(&o.batch, "batch", 0, "samples fetched per batch (0: 256; results do not depend on it)")
+	f.IntVar(&o.workers, "workers", 0, "simulation goroutines (0: one per core)")
+	f.IntVar(&o.earlyExit, "early-exit", 0, "stop a sample once its prediction has not changed for K steps (0: off)")
+	f.IntSliceVar(&o.checkpoints, "checkpoints", nil, "extra steps at which to report accuracy")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	runCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runSNN(cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], o)
+	}
+	rootCmd.AddCommand(runCmd)
+}
+
+// runReport is the --json output of run.
+type runReport struct {
+	Model        string                `json:"model"`
+	Data         string                `json:"data"`
+	Samples      int                   `json:"samples"`
+	T            int                   `json:"T"`
+	Encoding     snnrt.Encoding        `json:"encoding"`
+	Seed         int64                 `json:"seed"`
+	Points       []runPoint            `json:"points"`
+	Layers       []snnrt.LayerStats    `json:"layers"`
+	Ops          []snnrt.OpStats       `json:"ops"`
+	ACs          float64               `json:"acs_per_image"`
+	MACs         float64               `json:"macs_per_image"`
+	EnergyUJ     float64               `json:"energy_uj_per_image_estimate"`
+	EnergyNote   string                `json:"energy_note"`
+	ImagesPerSec float64               `json:"images_per_sec"`
+	EventsPerSec float64               `json:"synaptic_events_per_sec"`
+	MeanSteps    float64               `json:"mean_steps"`
+	EarlyExit    int                   `json:"early_exit,omitempty"`
+	MeanFinal    float64               `json:"mean_final_step"`
+	Preprocess   dataset.Preprocessing `json:"preprocessing"`
+}
+
+type runPoint struct {
+	T        int     `json:"T"`
+	Accuracy float64 `json:"accuracy"`
+	Correct  int     `json:"correct"`
+}
+
+func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
+	net, err := snnrt.Read(path)
+	if err != nil {
+		return usageError(err)
+	}
+	var enc snnrt.Encoding
+	if o.encoding != "" {
+		if enc, err = snnrt.ParseEncoding(o.encoding); err != nil {
+			return usageError(err)
+		}
+	}
+	pre, note, err := snnPreprocessing(net)
+	if err != nil {
+		return usageError(fmt.Errorf("%s: %w", path, err))
+	}
+	if note != "" {
+		fmt.Fprintln(stderr, note)
+	}
+	set, err := dataset.Load(o.data, pre)
+	if err != nil {
+		return usageError(err)
+	}
+	bar := newProgress(set.Len(), "simulating")
+	res, err := snnrt.Run(net, set, snnrt.RunOptions{
+		T: o.T, Checkpoints: o.checkpoints, Encoding: enc, Seed: o.seed, Batch: o.batch,
+		Workers: o.workers, EarlyExit: o.earlyExit,
+		Progress: func(done, total int) { bar.Set(done) },
+	})
+	bar.Finish()
+	if err != nil {
+		return usageError(fmt.Errorf("%s: %w", path, err))
+	}
+	acc, err := res.Accuracy(set.Labels)
+	if err != nil {
+		return err
+	}
+	rep := runReport{Model: path, Data: o.data, Samples: res.Samples, T: res.T, Encoding: res.Encoding, Seed: o.seed,
+		Layers: res.Layers, Ops: res.Ops, ACs: res.ACsPerImage(), MACs: res.MACsPerImage(),
+		EnergyUJ:   snnrt.EnergyEstimate(res.ACsPerImage(), res.MACsPerImage()) * 1e6,
+		EnergyNote: snnrt.EnergyNote, ImagesPerSec: res.ImagesPerSec, EventsPerSec: res.EventsPerSec(),
+		MeanSteps: res.MeanSteps, EarlyExit: o.earlyExit, Preprocess: pre}
+	var fin int
+	for _, f := range res.FinalStep {
+		fin += f
+	}
+	if res.Samples > 0 {
+		rep.MeanFinal = float64(fin) / float64(res.Samples)
+	}
+	for c, t := range res.Checkpoints {
+		rep.Points = append(rep.Points, runPoint{T: t, Accuracy: acc[c], Correct: int(acc[c]*float64(res.Samples) + 0.5)})
+	}
+	if o.asJSON {
+		return writeJSON(stdout, rep)
+	}
+	printRun(stdout, &rep)
+	return nil
+}
+
+// snnPreprocessing returns the data-set preprocessing stored in the file by
+// convert, or MNIST x/255 in the network's input shape with a note saying so.
+func snnPreprocessing(net *snnrt.Network) (dataset.Preprocessing, string, error) {
+	if s, ok := net.Meta.Extra[snnrt.KeyPreprocessing]; ok {
+		var p dataset.Preprocessing
+		if err := json.Unmarshal([]byte(s), &p); err != nil {
+			return p, "", fmt.Errorf("metadata %s: %w", snnrt.KeyPreprocessing, err)
+		}
+		if err := p.Validate(); err != nil {
+			return p, "", fmt.Errorf("metadata %s: %w", snnrt.KeyPreprocessing, err)
+		}
+		return p, "", nil
+	}
+	p := dataset.Preprocessing{Layout: dataset.LayoutNCHW, Shape: net.InputShape, Scale: 1.0 / 255}
+	if len(net.InputShape) != 3 {
+		p.Layout = dataset.LayoutFlat
+	}
+	return p, fmt.Sprintf("note: the file has no %s metadata; using x/255, layout %s, shape %v", snnrt.KeyPreprocessing, p.Layout, net.InputShape), nil
+}
+
+func printRun(w io.Writer, r *runReport) {
+	fmt.Fprintf(w, "%s on %s (%d samples), T=%d, encoding %s\n\n", filepath.Base(r.Model), r.Data, r.Samples, r.T, r.Encoding)
+	t := table.NewWriter()
+	t.SetOutputMirror(w)
+	t.AppendHeader(table.Row{"T", "accuracy", "correct"})
+	for _, p := range r.Points {
+		t.AppendRow(table.Row{p.T, fmt.Sprintf("%.2f%%", 100*p.Accuracy), p.Correct})
+	}
+	t.Render()
+	fmt.Fprintln(w)
+	l := table.NewWriter()
+	l.SetOutputMirror(w)
+	l.AppendHeader(table.Row{"IF layer", "neurons", "spikes/image", "rate"})
+	for _, s := range r.Layers {
+		l.AppendRow(table.Row{s.Name, s.Neurons, fmt.Sprintf("%.1f", float64(s.Spikes)/float64(max(r.Samples, 1))), fmt.Sprintf("%.4f", s.Rate)})
+	}
+	l.Render()
+	fmt.Fprintln(w)
+	op := table.NewWriter()
+	op.SetOutputMirror(w)
+	op.AppendHeader(table.Row{"node", "op", "ACs/image", "MACs/image"})
+	n := float64(max(r.Samples, 1))
+	for _, s := range r.Ops {
+		op.AppendRow(table.Row{s.Name, s.Op, human(float64(s.ACs) / n), human(float64(s.MACs) / n)})
+	}
+	op.AppendFooter(table.Row{"total", "", human(r.ACs), human(r.MACs)})
+	op.Render()
+	fmt.Fprintf(w, "\nenergy per image: %.3f µJ (%s)\n", r.EnergyUJ, r.EnergyNote)
+	fmt.Fprintf(w, "speed: %.0f images/s, %s synaptic events/s", r.ImagesPerSec, human(r.EventsPerSec))
+	if r.EarlyExit > 0 {
+		fmt.Fprintf(w, ", early exit after %d unchanged steps: %.1f steps per image on average", r.EarlyExit, r.MeanSteps)
+	}
+	fmt.Fprintf(w, "\npredictions final from step %.1f on average\n", r.MeanFinal)
+}
+
+// human prints a count with an SI suffix.
+func human(v float64) string {
+	switch {
+	case v >= 1e9:
+		return strconv.FormatFloat(v/1e9, 'f', 2, 64) + "G"
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}

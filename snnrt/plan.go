@@ -1,0 +1,827 @@
+package snnrt
+
+import (
+	"fmt"
+	"math"
+)
+
+// kind says how a value evolves over the steps of one sample; the plan picks
+// each node's kernel from its inputs' kinds.
+type kind uint8
+
+const (
+	// kindConst: the same every step (the analog input and what is computed
+	// from it alone), so it is computed once per sample.
+	kindConst kind = iota
+	// kindSparse: zero except at the entries listed this step (spikes, spike
+	// counts, encoded input events); work is proportional to the list.
+	kindSparse
+	// kindDense: real-valued and recomputed every step (currents).
+	kindDense
+)
+
+// vbuf holds one value of one sample: data is always the full array (zeros
+// outside act for sparse values), act lists the non-zero entries of sparse ones.
+type vbuf struct {
+	data []float32
+	act  []int32
+}
+
+// clearActive zeroes the entries listed last step and empties the list.
+func (b *vbuf) clearActive() {
+	for _, a := range b.act {
+		b.data[a] = 0
+	}
+	b.act = b.act[:0]
+}
+
+type valueInfo struct {
+	shape  []int
+	n      int
+	kind   kind
+	binary bool // sparse and every listed entry is exactly 1
+	alias  string
+	// slot >= 0: the value is never materialised; its producer scatters
+	// straight into accumulator slot (the membrane of its one IF consumer, or
+	// the readout) and fusedBias is added there every step.
+	slot      int
+	fusedBias []float32
+}
+
+// stepOp is one node, instantiated per worker with its own buffers.
+type stepOp interface {
+	// reset prepares a new sample (and computes constant values).
+	reset()
+	// step advances one time step.
+	step()
+	stats() (acs, macs int64)
+}
+
+type plan struct {
+	net      *Network
+	enc      Encoding
+	shapes   map[string][]int
+	vals     map[string]*valueInfo
+	inPerm   []int32
+	inN      int
+	builders []func(w *worker) stepOp
+	opNodes  []*Node
+	accSizes []int
+	outSlot  int
+	outPerm  []int32
+	numOut   int
+	ifNodes  []*Node
+	ifPerm   [][]int32
+	record   map[string]bool
+}
+
+// worker owns one copy of every buffer; samples never share state.
+type worker struct {
+	p    *plan
+	bufs map[string]*vbuf
+	accs [][]float32
+	ops  []stepOp
+	ifs  []*ifOp
+	out  *readout
+	enc  *encoder
+}
+
+func compile(net *Network, enc Encoding, record []string) (*plan, error) {
+	if net.Meta.SemanticsVersion != 0 && net.Meta.SemanticsVersion != SemanticsVersion {
+		return nil, fmt.Errorf("network %q: semantics version %d is not supported (this runtime implements %d)", net.Name, net.Meta.SemanticsVersion, SemanticsVersion)
+	}
+	shapes, err := inferShapes(net)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{net: net, enc: enc, shapes: shapes, vals: map[string]*valueInfo{}, outSlot: -1, record: map[string]bool{}}
+	consumers := map[string][]*Node{}
+	for _, n := range net.Nodes {
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n)
+		}
+	}
+	in := &valueInfo{shape: net.InputShape, n: numel(net.InputShape), kind: kindConst, slot: -1}
+	if enc != EncodingAnalog {
+		in.kind = kindSparse
+	}
+	p.vals[net.Input] = in
+	p.inPerm = toInternal(net.InputShape)
+	p.inN = in.n
+	for _, n := range net.Nodes {
+		if err := p.addNode(n, consumers); err != nil {
+			return nil, fmt.Errorf("node %q (%s): %w", n.Name, n.Op, err)
+		}
+	}
+	ifIdx := map[string]bool{}
+	for _, n := range p.ifNodes {
+		ifIdx[n.Name] = true
+	}
+	for _, r := range record {
+		if !ifIdx[r] {
+			return nil, fmt.Errorf("network %q: cannot record spikes of %q: not an IF node", net.Name, r)
+		}
+		p.record[r] = true
+	}
+	ov := p.vals[net.Output]
+	p.numOut = ov.n
+	p.outPerm = toInternal(ov.shape)
+	return p, nil
+}
+
+func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
+	ins := make([]*valueInfo, len(n.Inputs))
+	for i, name := range n.Inputs {
+		ins[i] = p.vals[name]
+		if ins[i].slot >= 0 && n.Op != OpIF {
+			return fmt.Errorf("internal: input %q was fused away", name)
+		}
+	}
+	shape := p.shapes[n.Output]
+	out := &valueInfo{shape: shape, n: numel(shape), slot: -1}
+	p.vals[n.Output] = out
+	x := ins[0]
+	inName := n.Inputs[0]
+	switch n.Op {
+	case OpConv, OpDense:
+		var k synKernel
+		if n.Op == OpConv {
+			k = newConvKernel(n, x.shape, shape)
+		} else {
+			k = newDenseKernel(n.W)
+		}
+		var bias []float32
+		if n.B != nil {
+			bias = expandPerChannel(n.B.Data, shape)
+		}
+		out.kind = kindDense
+		if x.kind == kindConst {
+			out.kind = kindConst
+		} else if cs := consumers[n.Output]; n.Output != p.net.Output && len(cs) == 1 && cs[0].Op == OpIF {
+			out.slot = p.newSlot(out.n)
+			out.fusedBias = bias
+		} else if n.Output == p.net.Output && len(cs) == 0 {
+			out.slot = p.newSlot(out.n)
+			out.fusedBias = bias
+			p.outSlot = out.slot
+		}
+		inKind, inBin := x.kind, x.binary
+		o := out
+		p.add(n, func(w *worker) stepOp {
+			s := &synOp{k: k, in: w.buf(inName), inKind: inKind, inBinary: inBin, bias: bias}
+			if o.slot >= 0 {
+				s.dst = w.accs[o.slot]
+			} else {
+				s.out = w.buf(n.Output)
+				s.dst = s.out.data
+			}
+			return s
+		})
+	case OpSumPool:
+		out.kind = x.kind
+		g := newPoolGeom(n, x.shape, shape)
+		kd := x.kind
+		p.add(n, func(w *worker) stepOp {
+			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, stamp: make([]int32, out.n)}
+		})
+	case OpSpikeMaxPool:
+		if x.kind == kindDense {
+			return fmt.Errorf("input %q is a real-valued current; spiking max pooling needs spikes (put it after an IF node)", inName)
+		}
+		out.kind = x.kind
+		out.binary = x.binary
+		g := newPoolGeom(n, x.shape, shape)
+		kd := x.kind
+		p.add(n, func(w *worker) stepOp {
+			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd,
+				count: make([]float32, x.n), stamp: make([]int32, out.n), touched: make([]int32, 0, out.n)}
+		})
+	case OpFlatten, OpReshape, OpConcat:
+		maps := make([][]int32, len(ins))
+		out.kind, out.binary = x.kind, true
+		for i, v := range ins {
+			if n.Op == OpConcat {
+				maps[i] = concatMap(inShapes(ins), i, n.Axis, shape)
+			} else {
+				maps[i] = remap(v.shape, shape)
+			}
+			if v.kind != x.kind {
+				out.kind = kindDense
+			}
+			out.binary = out.binary && v.binary
+		}
+		if out.kind != kindSparse {
+			out.binary = false
+		}
+		if len(ins) == 1 && isIdentity(maps[0]) {
+			out.alias = p.root(inName)
+			return nil
+		}
+		kd := out.kind
+		names := append([]string(nil), n.Inputs...)
+		p.add(n, func(w *worker) stepOp {
+			r := &remapOp{maps: maps, out: w.buf(n.Output), kind: kd}
+			for _, nm := range names {
+				r.ins = append(r.ins, w.buf(nm))
+			}
+			return r
+		})
+	case OpAdd:
+		out.kind = x.kind
+		for _, v := range ins {
+			if v.kind != x.kind {
+				out.kind = kindDense
+			}
+		}
+		scales := n.Scales
+		if scales == nil {
+			scales = make([]float32, len(ins))
+			for i := range scales {
+				scales[i] = 1
+			}
+		}
+		kd := out.kind
+		names := append([]string(nil), n.Inputs...)
+		p.add(n, func(w *worker) stepOp {
+			a := &addOp{scales: scales, out: w.buf(n.Output), kind: kd, stamp: make([]int32, out.n)}
+			for _, nm := range names {
+				a.ins = append(a.ins, w.buf(nm))
+			}
+			return a
+		})
+	case OpAffine:
+		scale := expandPerChannel(n.W.Data, shape)
+		var bias []float32
+		if n.B != nil {
+			for _, b := range n.B.Data {
+				if b != 0 {
+					bias = expandPerChannel(n.B.Data, shape)
+					break
+				}
+			}
+		}
+		out.kind = x.kind
+		if x.kind == kindSparse && bias != nil {
+			out.kind = kindDense
+		}
+		kd := out.kind
+		p.add(n, func(w *worker) stepOp {
+			return &affineOp{scale: scale, bias: bias, in: w.buf(inName), out: w.buf(n.Output), kind: kd}
+		})
+	case OpIF:
+		out.kind, out.binary = kindSparse, true
+		th := expandPerChannel(n.Threshold, shape)
+		v0 := make([]float32, len(th))
+		for i, t := range th {
+			v0[i] = n.VInit * t
+		}
+		zero := n.Reset == ResetZero
+		inKind := x.kind
+		fused := x.slot >= 0
+		fb := x.fusedBias
+		idx := len(p.ifNodes)
+		p.ifNodes = append(p.ifNodes, n)
+		p.ifPerm = append(p.ifPerm, toInternal(shape))
+		p.add(n, func(w *worker) stepOp {
+			o := &ifOp{th: th, v0: v0, zero: zero, out: w.buf(n.Output), inKind: inKind, fused: fused}
+			if fused {
+				o.v = w.accs[x.slot]
+				o.cur = fb
+			} else {
+				o.v = make([]float32, len(th))
+				o.in = w.buf(inName)
+				if inKind != kindSparse {
+					o.cur = o.in.data
+				}
+			}
+			if p.record[n.Name] {
+				o.counts = make([]int32, len(th))
+			}
+			w.ifs[idx] = o
+			return o
+		})
+	default:
+		return fmt.Errorf("unknown op")
+	}
+	return nil
+}
+
+func inShapes(v []*valueInfo) [][]int {
+	s := make([][]int, len(v))
+	for i := range v {
+		s[i] = v[i].shape
+	}
+	return s
+}
+
+func (p *plan) newSlot(n int) int {
+	p.accSizes = append(p.accSizes, n)
+	return len(p.accSizes) - 1
+}
+
+func (p *plan) add(n *Node, b func(w *worker) stepOp) {
+	p.builders = append(p.builders, b)
+	p.opNodes = append(p.opNodes, n)
+}
+
+// root follows aliases to the value that owns the buffers.
+func (p *plan) root(name string) string {
+	for p.vals[name].alias != "" {
+		name = p.vals[name].alias
+	}
+	return name
+}
+
+func (p *plan) newWorker() *worker {
+	w := &worker{p: p, bufs: map[string]*vbuf{}, ifs: make([]*ifOp, len(p.ifNodes))}
+	for _, n := range p.accSizes {
+		w.accs = append(w.accs, make([]float32, n))
+	}
+	w.enc = newEncoder(p.enc, p.inN, p.inPerm, w.buf(p.net.Input))
+	for _, b := range p.builders {
+		w.ops = append(w.ops, b(w))
+	}
+	ov := p.vals[p.net.Output]
+	r := &readout{}
+	if ov.slot >= 0 {
+		r.v, r.bias, r.fused = w.accs[ov.slot], ov.fusedBias, true
+	} else {
+		r.v, r.in, r.kind = make([]float32, ov.n), w.buf(p.net.Output), ov.kind
+	}
+	w.out = r
+	return w
+}
+
+// buf returns (allocating on first use) the buffers of a value.
+func (w *worker) buf(name string) *vbuf {
+	name = w.p.root(name)
+	if b, ok := w.bufs[name]; ok {
+		return b
+	}
+	v := w.p.vals[name]
+	b := &vbuf{data: make([]float32, v.n)}
+	if v.kind == kindSparse {
+		b.act = make([]int32, 0, v.n)
+	}
+	w.bufs[name] = b
+	return b
+}
+
+// synOp is a Conv or Dense node: it scatters each input event's fan-out.
+type synOp struct {
+	k        synKernel
+	in       *vbuf
+	inKind   kind
+	inBinary bool
+	out      *vbuf // nil when fused into an accumulator
+	dst      []float32
+	bias     []float32
+	acs      int64
+	macs     int64
+}
+
+func (s *synOp) fillBias() {
+	if s.bias != nil {
+		copy(s.dst, s.bias)
+	} else {
+		clear(s.dst)
+	}
+}
+
+func (s *synOp) reset() {
+	if s.inKind == kindConst {
+		s.fillBias()
+		s.macs += s.k.all(s.dst, s.in.data)
+	}
+}
+
+func (s *synOp) step() {
+	switch s.inKind {
+	case kindSparse:
+		if s.out != nil {
+			s.fillBias()
+		}
+		if s.inBinary {
+			s.acs += s.k.spikes(s.dst, s.in.act)
+		} else {
+			s.acs += s.k.events(s.dst, s.in.act, s.in.data)
+		}
+	case kindDense:
+		if s.out != nil {
+			s.fillBias()
+		}
+		s.macs += s.k.all(s.dst, s.in.data)
+	}
+}
+
+func (s *synOp) stats() (int64, int64) { return s.acs, s.macs }
+
+// nextStamp advances a per-op step stamp used to deduplicate output entries
+// without clearing a marker array every step.
+func nextStamp(cur *int32, stamp []int32) int32 {
+	if *cur == math.MaxInt32 {
+		clear(stamp)
+		*cur = 0
+	}
+	*cur++
+	return *cur
+}
+
+// sumPoolOp sums windows; sparse inputs scatter each event into the windows
+// that contain it.
+type sumPoolOp struct {
+	g       *poolGeom
+	in, out *vbuf
+	kind    kind
+	stamp   []int32
+	cur     int32
+	acs     int64
+}
+
+func (s *sumPoolOp) scatter(i int, v float32, sparse bool) {
+	g := s.g
+	c := i % g.c
+	pix := i / g.c
+	y := pix / g.w
+	x := pix - y*g.w
+	for _, r := range g.rows[y] {
+		for _, q := range g.cols[x] {
+			o := (int(r.o)*g.ow+int(q.o))*g.c + c
+			if sparse && s.stamp[o] != s.cur {
+				s.stamp[o] = s.cur
+				s.out.act = append(s.out.act, int32(o))
+			}
+			s.out.data[o] += v
+		}
+	}
+	s.acs += int64(len(g.rows[y]) * len(g.cols[x]))
+}
+
+func (s *sumPoolOp) full() {
+	clear(s.out.data)
+	for i, v := range s.in.data {
+		if v != 0 {
+			s.scatter(i, v, false)
+		}
+	}
+}
+
+func (s *sumPoolOp) reset() {
+	switch s.kind {
+	case kindConst:
+		s.full()
+	case kindSparse:
+		s.out.clearActive()
+	}
+}
+
+func (s *sumPoolOp) step() {
+	switch s.kind {
+	case kindSparse:
+		s.out.clearActive()
+		nextStamp(&s.cur, s.stamp)
+		for _, a := range s.in.act {
+			s.scatter(int(a), s.in.data[a], true)
+		}
+	case kindDense:
+		s.full()
+	}
+}
+
+func (s *sumPoolOp) stats() (int64, int64) { return s.acs, 0 }
+
+// maxPoolOp is DESIGN §2's spiking max pool: each window passes the spikes of
+// its input with the largest spike count so far (this step included), ties
+// to the lowest index. Only windows holding an input that spiked this step
+// can emit, so only those are re-evaluated.
+type maxPoolOp struct {
+	g       *poolGeom
+	in, out *vbuf
+	kind    kind
+	count   []float32
+	stamp   []int32
+	cur     int32
+	touched []int32
+}
+
+// best returns the input of window (oy, ox, c) with the largest vals entry,
+// scanning in row-major order so that ties go to the lowest index; -1 when
+// the window lies entirely in the padding.
+func (m *maxPoolOp) best(oy, ox, c int, vals []float32) int {
+	g := m.g
+	best := -1
+	var bv float32
+	for ky := range g.kh {
+		iy := oy*g.sh - g.pt + ky
+		if iy < 0 || iy >= g.h {
+			continue
+		}
+		for kx := range g.kw {
+			ix := ox*g.sw - g.pl + kx
+			if ix < 0 || ix >= g.w {
+				continue
+			}
+			i := (iy*g.w+ix)*g.c + c
+			if best < 0 || vals[i] > bv {
+				best, bv = i, vals[i]
+			}
+		}
+	}
+	return best
+}
+
+func (m *maxPoolOp) reset() {
+	clear(m.count)
+	if m.kind == kindConst {
+		g := m.g
+		for o := range m.out.data {
+			c := o % g.c
+			pix := o / g.c
+			if b := m.best(pix/g.ow, pix%g.ow, c, m.in.data); b >= 0 {
+				m.out.data[o] = m.in.data[b]
+			} else {
+				m.out.data[o] = 0
+			}
+		}
+		return
+	}
+	m.out.clearActive()
+}
+
+func (m *maxPoolOp) step() {
+	if m.kind != kindSparse {
+		return
+	}
+	m.out.clearActive()
+	nextStamp(&m.cur, m.stamp)
+	g := m.g
+	m.touched = m.touched[:0]
+	for _, a := range m.in.act {
+		v := m.in.data[a]
+		if v < 0 {
+			v = -v
+		}
+		m.count[a] += v
+		i := int(a)
+		c := i % g.c
+		pix := i / g.c
+		y := pix / g.w
+		x := pix - y*g.w
+		for _, r := range g.rows[y] {
+			for _, q := range g.cols[x] {
+				o := (int(r.o)*g.ow+int(q.o))*g.c + c
+				if m.stamp[o] != m.cur {
+					m.stamp[o] = m.cur
+					m.touched = append(m.touched, int32(o))
+				}
+			}
+		}
+	}
+	for _, o := range m.touched {
+		c := int(o) % g.c
+		pix := int(o) / g.c
+		b := m.best(pix/g.ow, pix%g.ow, c, m.count)
+		if v := m.in.data[b]; v != 0 {
+			m.out.data[o] = v
+			m.out.act = append(m.out.act, o)
+		}
+	}
+}
+
+func (m *maxPoolOp) stats() (int64, int64) { return 0, 0 }
+
+// remapOp moves values to new positions: Flatten and Reshape across the
+// channel-last layout, and Concat.
+type remapOp struct {
+	ins  []*vbuf
+	maps [][]int32
+	out  *vbuf
+	kind kind
+}
+
+func (r *remapOp) full() {
+	for k, in := range r.ins {
+		m := r.maps[k]
+		for i, v := range in.data {
+			r.out.data[m[i]] = v
+		}
+	}
+}
+
+func (r *remapOp) reset() {
+	if r.kind == kindConst {
+		r.full()
+	} else if r.kind == kindSparse {
+		r.out.clearActive()
+	}
+}
+
+func (r *remapOp) step() {
+	switch r.kind {
+	case kindSparse:
+		r.out.clearActive()
+		for k, in := range r.ins {
+			m := r.maps[k]
+			for _, a := range in.act {
+				o := m[a]
+				r.out.data[o] = in.data[a]
+				r.out.act = append(r.out.act, o)
+			}
+		}
+	case kindDense:
+		r.full()
+	}
+}
+
+func (r *remapOp) stats() (int64, int64) { return 0, 0 }
+
+// addOp is a residual merge: Σ scale_k · input_k.
+type addOp struct {
+	ins    []*vbuf
+	scales []float32
+	out    *vbuf
+	kind   kind
+	stamp  []int32
+	cur    int32
+	acs    int64
+}
+
+func (a *addOp) full() {
+	d := a.out.data
+	clear(d)
+	for k, in := range a.ins {
+		addScaled(d, in.data[:len(d)], a.scales[k])
+	}
+	a.acs += int64(len(d) * len(a.ins))
+}
+
+func (a *addOp) reset() {
+	if a.kind == kindConst {
+		a.full()
+	} else if a.kind == kindSparse {
+		a.out.clearActive()
+	}
+}
+
+func (a *addOp) step() {
+	switch a.kind {
+	case kindSparse:
+		a.out.clearActive()
+		cur := nextStamp(&a.cur, a.stamp)
+		for k, in := range a.ins {
+			s := a.scales[k]
+			for _, i := range in.act {
+				if a.stamp[i] != cur {
+					a.stamp[i] = cur
+					a.out.act = append(a.out.act, i)
+				}
+				a.out.data[i] += s * in.data[i]
+			}
+			a.acs += int64(len(in.act))
+		}
+	case kindDense:
+		a.full()
+	}
+}
+
+func (a *addOp) stats() (int64, int64) { return a.acs, 0 }
+
+// affineOp is a per-channel scale and shift that could not be folded.
+type affineOp struct {
+	scale, bias []float32
+	in, out     *vbuf
+	kind        kind
+	macs        int64
+}
+
+func (a *affineOp) full() {
+	for i, x := range a.in.data {
+		y := a.scale[i] * x
+		if a.bias != nil {
+			y += a.bias[i]
+		}
+		a.out.data[i] = y
+	}
+	a.macs += int64(len(a.in.data))
+}
+
+func (a *affineOp) reset() {
+	if a.kind == kindConst {
+		a.full()
+	} else if a.kind == kindSparse {
+		a.out.clearActive()
+	}
+}
+
+func (a *affineOp) step() {
+	switch a.kind {
+	case kindSparse:
+		a.out.clearActive()
+		for _, i := range a.in.act {
+			a.out.data[i] = a.scale[i] * a.in.data[i]
+			a.out.act = append(a.out.act, i)
+		}
+		a.macs += int64(len(a.in.act))
+	case kindDense:
+		a.full()
+	}
+}
+
+func (a *affineOp) stats() (int64, int64) { return 0, a.macs }
+
+// ifOp is a layer of integrate-and-fire neurons (DESIGN §2).
+type ifOp struct {
+	v      []float32 // membrane; the fused producer has already scattered into it
+	th, v0 []float32
+	zero   bool
+	in     *vbuf
+	inKind kind
+	fused  bool
+	cur    []float32 // current added to every neuron each step (bias or input); nil: none
+	out    *vbuf
+	counts []int32
+	spikes int64
+}
+
+func (f *ifOp) reset() {
+	copy(f.v, f.v0)
+	f.out.clearActive()
+	clear(f.counts)
+}
+
+func (f *ifOp) step() {
+	f.out.clearActive()
+	if !f.fused && f.inKind == kindSparse {
+		for _, a := range f.in.act {
+			f.v[a] += f.in.data[a]
+		}
+	}
+	v, th := f.v, f.th[:len(f.v)]
+	data := f.out.data[:len(v)]
+	act := f.out.act
+	if f.cur != nil {
+		cur := f.cur[:len(v)]
+		for i := range v {
+			x := v[i] + cur[i]
+			if x >= th[i] {
+				if f.zero {
+					x = 0
+				} else {
+					x -= th[i]
+				}
+				data[i] = 1
+				act = append(act, int32(i))
+			}
+			v[i] = x
+		}
+	} else {
+		for i := range v {
+			x := v[i]
+			if x >= th[i] {
+				if f.zero {
+					x = 0
+				} else {
+					x -= th[i]
+				}
+				data[i] = 1
+				act = append(act, int32(i))
+				v[i] = x
+			}
+		}
+	}
+	f.out.act = act
+	f.spikes += int64(len(act))
+	if f.counts != nil {
+		for _, a := range act {
+			f.counts[a]++
+		}
+	}
+}
+
+func (f *ifOp) stats() (int64, int64) { return 0, 0 }
+
+// readout integrates the output value: V_out[t] = V_out[t-1] + I_out[t].
+type readout struct {
+	v     []float32
+	fused bool
+	bias  []float32
+	in    *vbuf
+	kind  kind
+}
+
+func (r *readout) reset() { clear(r.v) }
+
+func (r *readout) step() {
+	switch {
+	case r.fused:
+		if r.bias != nil {
+			addTo(r.v, r.bias)
+		}
+	case r.kind == kindSparse:
+		for _, a := range r.in.act {
+			r.v[a] += r.in.data[a]
+		}
+	default:
+		addTo(r.v, r.in.data)
+	}
+}

@@ -1,0 +1,495 @@
+package snnrt
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+)
+
+func ifNode(name, in, out string, th []float32, reset ResetMode, vinit float32) *Node {
+	return &Node{Name: name, Op: OpIF, Inputs: []string{in}, Output: out, Threshold: th, Reset: reset, VInit: vinit}
+}
+
+func thresholds(r *rand.Rand, n int) []float32 {
+	t := make([]float32, n)
+	for i := range t {
+		t[i] = dyadic(r, 0.5, 2)
+	}
+	return t
+}
+
+// convTestNet exercises strides, asymmetric pads, dilation, groups, both
+// resets, per-layer and per-channel thresholds, both poolings and a
+// fused readout.
+func convTestNet(r *rand.Rand) *Network {
+	return &Network{Name: "convtest", Input: "x", InputShape: []int{2, 9, 8}, Output: "logits", Nodes: []*Node{
+		{Name: "c1", Op: OpConv, Inputs: []string{"x"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 4, 2, 3, 3), B: dyadicTensor(r, -0.25, 0.5, 4), Strides: []int{2, 1}, Pads: []int{1, 0, 2, 1}},
+		ifNode("if1", "c1", "s1", thresholds(r, 4), ResetSubtract, 0.5),
+		{Name: "c2", Op: OpConv, Inputs: []string{"s1"}, Output: "c2", W: dyadicTensor(r, -0.5, 0.75, 6, 2, 2, 3), B: dyadicTensor(r, -0.25, 0.5, 6), Group: 2, Dilations: []int{2, 1}, Pads: []int{1, 1, 1, 1}},
+		ifNode("if2", "c2", "s2", thresholds(r, 1), ResetZero, 0.25),
+		{Name: "mp", Op: OpSpikeMaxPool, Inputs: []string{"s2"}, Output: "mp", Kernel: []int{2, 2}, Strides: []int{2, 2}, Pads: []int{0, 0, 1, 1}},
+		{Name: "sp", Op: OpSumPool, Inputs: []string{"mp"}, Output: "sp", Kernel: []int{2, 2}, Strides: []int{1, 1}, Pads: []int{1, 1, 0, 0}},
+		{Name: "c3", Op: OpConv, Inputs: []string{"sp"}, Output: "c3", W: dyadicTensor(r, -0.5, 0.75, 5, 6, 2, 2)},
+		ifNode("if3", "c3", "s3", thresholds(r, 5), ResetSubtract, 0.5),
+		{Name: "fl", Op: OpFlatten, Inputs: []string{"s3"}, Output: "f"},
+		{Name: "d1", Op: OpDense, Inputs: []string{"f"}, Output: "d1", W: dyadicTensor(r, -0.5, 0.75, 12, 30), B: dyadicTensor(r, -0.25, 0.5, 12)},
+		ifNode("if4", "d1", "s4", thresholds(r, 12), ResetSubtract, 0.5),
+		{Name: "d2", Op: OpDense, Inputs: []string{"s4"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 12), B: dyadicTensor(r, -0.25, 0.25, 10)},
+	}}
+}
+
+// mergeTestNet exercises residual Add with scales (dense and sparse),
+// Concat, Affine with and without bias, Reshape and an unfused readout.
+func mergeTestNet(r *rand.Rand) *Network {
+	return &Network{Name: "mergetest", Input: "x", InputShape: []int{3, 6, 6}, Output: "logits", Nodes: []*Node{
+		{Name: "c1", Op: OpConv, Inputs: []string{"x"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 4, 3, 3, 3), B: dyadicTensor(r, -0.25, 0.5, 4), Pads: []int{1, 1, 1, 1}},
+		ifNode("ifa", "c1", "a", thresholds(r, 4), ResetSubtract, 0.5),
+		{Name: "c2", Op: OpConv, Inputs: []string{"a"}, Output: "c2", W: dyadicTensor(r, -0.5, 0.75, 4, 4, 3, 3), B: dyadicTensor(r, -0.25, 0.5, 4), Pads: []int{1, 1, 1, 1}},
+		{Name: "add", Op: OpAdd, Inputs: []string{"c2", "a"}, Output: "sum", Scales: []float32{1, 0.5}},
+		ifNode("ifb", "sum", "b", thresholds(r, 4), ResetSubtract, 0.5),
+		{Name: "cat", Op: OpConcat, Inputs: []string{"a", "b"}, Output: "ab", Axis: 0},
+		{Name: "aff", Op: OpAffine, Inputs: []string{"ab"}, Output: "ab2", W: dyadicTensor(r, 0.5, 1.5, 8)},
+		ifNode("ifc", "ab2", "c", thresholds(r, 1), ResetSubtract, 0.5),
+		{Name: "aff2", Op: OpAffine, Inputs: []string{"ab"}, Output: "ab3", W: dyadicTensor(r, 0.5, 1.5, 8), B: dyadicTensor(r, -0.25, 0.25, 8)},
+		ifNode("ifd", "ab3", "d", thresholds(r, 8), ResetZero, 0.5),
+		{Name: "add2", Op: OpAdd, Inputs: []string{"c", "d"}, Output: "cd"},
+		{Name: "rs", Op: OpReshape, Inputs: []string{"cd"}, Output: "cd2", Shape: []int{8, 36}},
+		{Name: "fl", Op: OpFlatten, Inputs: []string{"cd2"}, Output: "f"},
+		{Name: "cat2", Op: OpConcat, Inputs: []string{"f", "f"}, Output: "ff", Axis: 0},
+		{Name: "d", Op: OpDense, Inputs: []string{"ff"}, Output: "pre", W: dyadicTensor(r, -0.5, 0.5, 10, 576), B: dyadicTensor(r, -0.25, 0.25, 10)},
+		{Name: "ro", Op: OpAdd, Inputs: []string{"pre", "pre"}, Output: "logits", Scales: []float32{0.5, 0.5}},
+	}}
+}
+
+func mlpTestNet(r *rand.Rand) *Network {
+	return &Network{Name: "mlptest", Input: "x", InputShape: []int{20}, Output: "logits", Nodes: []*Node{
+		{Name: "d1", Op: OpDense, Inputs: []string{"x"}, Output: "d1", W: dyadicTensor(r, -0.5, 0.75, 16, 20), B: dyadicTensor(r, -0.25, 0.5, 16)},
+		ifNode("if1", "d1", "s1", thresholds(r, 16), ResetSubtract, 0.5),
+		{Name: "d2", Op: OpDense, Inputs: []string{"s1"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 16)},
+	}}
+}
+
+func testInputs(r *rand.Rand, shape []int, n int) *Samples {
+	s := &Samples{Shape: shape, X: make([]float32, n*numel(shape))}
+	for i := range s.X {
+		if r.IntN(2) == 0 {
+			s.X[i] = dyadic(r, -0.5, 1)
+		}
+	}
+	return s
+}
+
+// TestMatchesReference runs every op and encoding against the naive
+// simulator; with exact arithmetic the readout at every step and every
+// neuron's spike count must be identical.
+func TestMatchesReference(t *testing.T) {
+	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet}
+	encs := []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson}
+	const T = 24
+	for ni, mk := range nets {
+		for _, enc := range encs {
+			r := rand.New(rand.NewPCG(uint64(ni), 7))
+			net := mk(r)
+			t.Run(net.Name+"/"+string(enc), func(t *testing.T) {
+				in := testInputs(r, net.InputShape, 6)
+				cps := make([]int, T)
+				for i := range cps {
+					cps[i] = i + 1
+				}
+				res, err := Run(net, in, RunOptions{T: T, Checkpoints: cps, Encoding: enc, Seed: 42, Record: net.IFNames(), Workers: 2, Batch: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				shapes, _ := inferShapes(net)
+				ref := &refSim{net: net, shapes: shapes}
+				var spikes int64
+				for s := range in.Len() {
+					sz := numel(in.Shape)
+					want := ref.run(in.X[s*sz:(s+1)*sz], T, enc, 42, s)
+					for c, step := range res.Checkpoints {
+						got := res.Readout[c][s*res.Outputs : (s+1)*res.Outputs]
+						if !slices.Equal(got, want.readout[step-1]) {
+							t.Fatalf("sample %d step %d: readout %v, reference %v", s, step, got, want.readout[step-1])
+						}
+					}
+					for name, wc := range want.counts {
+						n := len(wc)
+						got := res.NeuronSpikes[name][s*n : (s+1)*n]
+						if !slices.Equal(got, wc) {
+							t.Fatalf("sample %d layer %s: counts %v, reference %v", s, name, got, wc)
+						}
+						for _, c := range wc {
+							spikes += int64(c)
+						}
+					}
+				}
+				var total int64
+				for _, l := range res.Layers {
+					total += l.Spikes
+				}
+				if total != spikes || total == 0 {
+					t.Fatalf("layer spike totals %d, per-neuron sum %d (want equal and non-zero)", total, spikes)
+				}
+			})
+		}
+	}
+}
+
+// TestSingleLayerIdentity is DESIGN §2's identity: constant current I,
+// threshold θ, subtract reset, v_init 0.5 ⇒ count = clamp(floor(T·I/θ + 0.5), 0, T).
+func TestSingleLayerIdentity(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 40 {
+		in, out := 1+r.IntN(30), 1+r.IntN(40)
+		T := 1 + r.IntN(300)
+		w := dyadicTensor(r, -1, 1, out, in)
+		b := dyadicTensor(r, -1, 1, out)
+		th := thresholds(r, out)
+		if trial%2 == 0 {
+			th = th[:1]
+		}
+		net := &Network{Name: "single", Input: "x", InputShape: []int{in}, Output: "s", Nodes: []*Node{
+			{Name: "d", Op: OpDense, Inputs: []string{"x"}, Output: "i", W: w, B: b},
+			ifNode("if", "i", "s", th, ResetSubtract, 0.5),
+		}}
+		x := testInputs(r, []int{in}, 3)
+		res, err := Run(net, x, RunOptions{T: T, Record: []string{"if"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range 3 {
+			for o := range out {
+				cur := float64(b.Data[o])
+				for i := range in {
+					cur += float64(w.Data[o*in+i]) * float64(x.X[s*in+i])
+				}
+				theta := float64(th[0])
+				if len(th) > 1 {
+					theta = float64(th[o])
+				}
+				want := min(max(math.Floor(float64(T)*cur/theta+0.5), 0), float64(T))
+				got := res.NeuronSpikes["if"][s*out+o]
+				if float64(got) != want {
+					t.Fatalf("trial %d: I=%v θ=%v T=%d: %d spikes, identity says %v", trial, cur, theta, T, got, want)
+				}
+				// The readout integrates the spikes of the output value.
+				if rd := res.Readout[len(res.Checkpoints)-1][s*out+o]; rd != float32(got) {
+					t.Fatalf("readout %v != count %d", rd, got)
+				}
+			}
+		}
+	}
+}
+
+// TestDeterminism: same seed ⇒ identical results for any workers, GOMAXPROCS
+// and batch split, for every encoding.
+func TestDeterminism(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	net := convTestNet(r)
+	// Arbitrary (non-dyadic) weights: float rounding must not depend on the split either.
+	for _, n := range net.Nodes {
+		if n.W != nil {
+			for i := range n.W.Data {
+				n.W.Data[i] *= 1.0137
+			}
+		}
+	}
+	in := testInputs(r, net.InputShape, 37)
+	for i := range in.X {
+		in.X[i] *= 0.917
+	}
+	for _, enc := range []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson} {
+		var base *RunResult
+		for _, cfg := range []struct{ procs, workers, batch int }{{1, 1, 37}, {2, 2, 5}, {2, 2, 1}, {1, 3, 16}, {2, 0, 0}} {
+			prev := runtime.GOMAXPROCS(cfg.procs)
+			res, err := Run(net, in, RunOptions{T: 40, Encoding: enc, Seed: 99, Workers: cfg.workers, Batch: cfg.batch, Record: net.IFNames(), EarlyExit: 0})
+			runtime.GOMAXPROCS(prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base == nil {
+				base = res
+				continue
+			}
+			if err := sameResult(base, res); err != nil {
+				t.Fatalf("%s, GOMAXPROCS %d workers %d batch %d: %v", enc, cfg.procs, cfg.workers, cfg.batch, err)
+			}
+		}
+		other, err := Run(net, in, RunOptions{T: 40, Encoding: enc, Seed: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc == EncodingPoisson && sameResult(base, other) == nil {
+			t.Fatal("poisson: a different seed gave identical results")
+		}
+	}
+}
+
+func sameResult(a, b *RunResult) error {
+	for c := range a.Readout {
+		if !slices.Equal(a.Readout[c], b.Readout[c]) {
+			return fmt.Errorf("readout at step %d differs", a.Checkpoints[c])
+		}
+		if !slices.Equal(a.Predictions[c], b.Predictions[c]) {
+			return fmt.Errorf("predictions at step %d differ", a.Checkpoints[c])
+		}
+	}
+	if !slices.Equal(a.FinalStep, b.FinalStep) || !slices.Equal(a.StepsUsed, b.StepsUsed) {
+		return fmt.Errorf("final steps differ")
+	}
+	if !slices.Equal(a.Layers, b.Layers) || !slices.Equal(a.Ops, b.Ops) {
+		return fmt.Errorf("statistics differ: %v vs %v", a.Layers, b.Layers)
+	}
+	for k, v := range a.NeuronSpikes {
+		if !slices.Equal(v, b.NeuronSpikes[k]) {
+			return fmt.Errorf("neuron spikes of %s differ", k)
+		}
+	}
+	return nil
+}
+
+// TestConvKernelMatchesDense: the event-driven scatter equals a direct
+// convolution on random spike maps, over borders, strides, dilations, groups.
+func TestConvKernelMatchesDense(t *testing.T) {
+	cases := []struct {
+		c, h, w, o, grp, kh, kw int
+		strides, pads, dil      []int
+	}{
+		{1, 5, 5, 1, 1, 3, 3, nil, nil, nil},
+		{3, 8, 7, 4, 1, 3, 3, []int{1, 1}, []int{1, 1, 1, 1}, nil},
+		{4, 9, 10, 6, 2, 3, 2, []int{2, 3}, []int{0, 2, 1, 0}, []int{1, 2}},
+		{6, 7, 7, 6, 6, 3, 3, []int{1, 1}, []int{2, 2, 2, 2}, []int{2, 2}},
+		{2, 4, 11, 8, 1, 1, 5, []int{1, 2}, []int{0, 3, 0, 1}, nil},
+		{8, 6, 6, 4, 4, 2, 2, []int{2, 2}, nil, []int{3, 1}},
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i, tc := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			n := &Node{Name: "c", Op: OpConv, Inputs: []string{"x"}, Output: "y",
+				W: dyadicTensor(r, -1, 1, tc.o, tc.c/tc.grp, tc.kh, tc.kw), Group: tc.grp,
+				Strides: tc.strides, Pads: tc.pads, Dilations: tc.dil}
+			xs := []int{tc.c, tc.h, tc.w}
+			os, err := nodeShape(n, map[string][]int{"x": xs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newConvKernel(n, xs, os)
+			for _, density := range []int{2, 5, 30} {
+				x := make([]float32, numel(xs))
+				var act []int32
+				pin := toInternal(xs)
+				xi := make([]float32, len(x))
+				for l := range x {
+					if r.IntN(density) == 0 {
+						x[l] = 1
+						ii := int32(l)
+						if pin != nil {
+							ii = pin[l]
+						}
+						xi[ii] = 1
+						act = append(act, ii)
+					}
+				}
+				want := make([]float32, numel(os))
+				refConv(n, x, xs, want, os)
+				got := make([]float32, numel(os))
+				acs := k.spikes(got, act)
+				got2 := make([]float32, numel(os))
+				k.all(got2, xi)
+				pout := toInternal(os)
+				var nz int64
+				for l := range want {
+					ii := l
+					if pout != nil {
+						ii = int(pout[l])
+					}
+					if got[ii] != want[l] || got2[ii] != want[l] {
+						t.Fatalf("output %d: scatter %v, all %v, direct %v", l, got[ii], got2[ii], want[l])
+					}
+				}
+				// ACs = exact fan-out: the products a direct conv forms with spiking inputs.
+				nz = directTouches(n, x, xs, os)
+				if acs != nz {
+					t.Fatalf("ACs %d, direct conv touches %d weights for the spiking inputs", acs, nz)
+				}
+			}
+		})
+	}
+}
+
+// directTouches counts (weight, spiking input) products of a direct conv.
+func directTouches(n *Node, x []float32, xs, os []int) int64 {
+	grp := max(n.Group, 1)
+	O, cg, kh, kw := n.W.Shape[0], n.W.Shape[1], n.W.Shape[2], n.W.Shape[3]
+	g, _ := resolveGeom(n, kh, kw)
+	var c int64
+	for o := range O {
+		gi := o / (O / grp)
+		for oy := range os[1] {
+			for ox := range os[2] {
+				for ci := range cg {
+					for ky := range kh {
+						for kx := range kw {
+							iy, ix := oy*g.sh-g.pt+ky*g.dh, ox*g.sw-g.pl+kx*g.dw
+							if iy >= 0 && iy < xs[1] && ix >= 0 && ix < xs[2] && x[((gi*cg+ci)*xs[1]+iy)*xs[2]+ix] != 0 {
+								c++
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return c
+}
+
+// TestSpikeMaxPoolRule: hand traces of DESIGN §2's rule — a window passes
+// the spikes of its input with the largest count so far (this step
+// included), ties to the lowest index. Two IF neurons (θ 1, v_init 0) with
+// constant currents feed one 1×2 window; the readout integrates the pooled
+// spikes, so it is the pooled count after each step.
+func TestSpikeMaxPoolRule(t *testing.T) {
+	net := &Network{Name: "mp", Input: "x", InputShape: []int{1, 1, 2}, Output: "y", Nodes: []*Node{
+		{Name: "c", Op: OpConv, Inputs: []string{"x"}, Output: "c", W: &Tensor{Shape: []int{1, 1, 1, 1}, Data: []float32{1}}},
+		ifNode("if", "c", "s", []float32{1}, ResetSubtract, 0),
+		{Name: "mp", Op: OpSpikeMaxPool, Inputs: []string{"s"}, Output: "y", Kernel: []int{1, 2}},
+	}}
+	cases := []struct {
+		name string
+		cur  []float32
+		want []float32 // pooled count after steps 1..len(want)
+	}{
+		// n0 spikes at 2, 4; n1 at 2, 3, 4. t2: counts (1,1), tie → n0,
+		// which spiked. t3: (1,2) → n1 overtakes and passes. t4: (2,3) → n1.
+		{"overtake", []float32{0.5, 0.75}, []float32{0, 1, 2, 3}},
+		// n0 every step leads; n1's spikes (2, 3, 4) never pass.
+		{"leader only", []float32{1, 0.75}, []float32{1, 2, 3, 4}},
+		// n0 spikes at 2, 4, 6, 8; n1 (0.375) at 3, 6, 8. t3: counts (1,1),
+		// the tie goes to the silent n0, so n1's spike is blocked.
+		{"tie blocks", []float32{0.5, 0.375}, []float32{0, 1, 1, 2, 2, 3, 3, 4}},
+		// Mirror image: the tie at t3 goes to n0, which now is the spiking one.
+		{"tie passes", []float32{0.375, 0.5}, []float32{0, 1, 2, 3, 3, 4, 4, 5}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			T := len(tc.want)
+			cps := make([]int, T)
+			for i := range cps {
+				cps[i] = i + 1
+			}
+			res, err := Run(net, &Samples{Shape: []int{1, 1, 2}, X: tc.cur}, RunOptions{T: T, Checkpoints: cps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for c, want := range tc.want {
+				if got := res.Readout[c][0]; got != want {
+					t.Fatalf("step %d: pooled count %v, want %v", c+1, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestEarlyExit(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	net := convTestNet(r)
+	in := testInputs(r, net.InputShape, 20)
+	full, err := Run(net, in, RunOptions{T: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ee, err := Run(net, in, RunOptions{T: 64, EarlyExit: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ee.MeanSteps >= 64 || ee.MeanSteps < 8 {
+		t.Fatalf("mean steps with early exit %v: want in [8, 64)", ee.MeanSteps)
+	}
+	for s := range in.Len() {
+		u := ee.StepsUsed[s]
+		if u < 64 && u-ee.FinalStep[s] != 8 {
+			t.Fatalf("sample %d stopped at %d, prediction final since %d: want 8 steps apart", s, u, ee.FinalStep[s])
+		}
+		// Up to the stop, the run is the full run.
+		for c, step := range ee.Checkpoints {
+			if step <= u && ee.Predictions[c][s] != full.Predictions[c][s] {
+				t.Fatalf("sample %d step %d: early-exit run predicts %d, full run %d", s, step, ee.Predictions[c][s], full.Predictions[c][s])
+			}
+		}
+	}
+	if full.MeanSteps != 64 {
+		t.Fatalf("mean steps without early exit %v", full.MeanSteps)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	good := mlpTestNet(r)
+	in := testInputs(r, good.InputShape, 2)
+	cases := []struct {
+		name string
+		edit func(n *Network) (*Network, Input, RunOptions)
+		want string
+	}{
+		{"T zero", func(n *Network) (*Network, Input, RunOptions) { return n, in, RunOptions{} }, "T = 0"},
+		{"bad encoding", func(n *Network) (*Network, Input, RunOptions) {
+			return n, in, RunOptions{T: 4, Encoding: "morse"}
+		}, "unknown encoding"},
+		{"input shape", func(n *Network) (*Network, Input, RunOptions) {
+			return n, &Samples{Shape: []int{21}, X: make([]float32, 21)}, RunOptions{T: 4}
+		}, "wants samples of shape [20]"},
+		{"record non-IF", func(n *Network) (*Network, Input, RunOptions) {
+			return n, in, RunOptions{T: 4, Record: []string{"d1"}}
+		}, "not an IF node"},
+		{"checkpoint beyond T", func(n *Network) (*Network, Input, RunOptions) {
+			return n, in, RunOptions{T: 4, Checkpoints: []int{5}}
+		}, "checkpoint 5"},
+		{"semantics version", func(n *Network) (*Network, Input, RunOptions) {
+			n.Meta.SemanticsVersion = 2
+			return n, in, RunOptions{T: 4}
+		}, "semantics version 2"},
+		{"weights shape", func(n *Network) (*Network, Input, RunOptions) {
+			n.Nodes[0].W.Shape = []int{16, 19}
+			return n, in, RunOptions{T: 4}
+		}, `node "d1" (Dense)`},
+		{"undefined input", func(n *Network) (*Network, Input, RunOptions) {
+			n.Nodes[1].Inputs = []string{"nope"}
+			return n, in, RunOptions{T: 4}
+		}, `input "nope" is not defined`},
+		{"zero threshold", func(n *Network) (*Network, Input, RunOptions) {
+			n.Nodes[1].Threshold[0] = 0
+			return n, in, RunOptions{T: 4}
+		}, "must be positive"},
+		{"maxpool on current", func(n *Network) (*Network, Input, RunOptions) {
+			c := &Network{Name: "x", Input: "x", InputShape: []int{1, 4, 4}, Output: "p", Nodes: []*Node{
+				{Name: "c", Op: OpConv, Inputs: []string{"x"}, Output: "c", W: &Tensor{Shape: []int{1, 1, 1, 1}, Data: []float32{1}}},
+				{Name: "a", Op: OpAffine, Inputs: []string{"c"}, Output: "a", W: &Tensor{Shape: []int{1}, Data: []float32{1}}},
+				{Name: "mp", Op: OpSpikeMaxPool, Inputs: []string{"r"}, Output: "p", Kernel: []int{2, 2}},
+			}}
+			c.Nodes[2].Inputs = []string{"a"}
+			return c, &Samples{Shape: []int{1, 4, 4}, X: make([]float32, 16)}, RunOptions{T: 2, Encoding: EncodingRate}
+		}, "needs spikes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			net, x, opt := tc.edit(mlpTestNet(rand.New(rand.NewPCG(1, 1))))
+			_, err := Run(net, x, opt)
+			if err == nil || !contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
+
+func TestEnergyEstimate(t *testing.T) {
+	if got := EnergyEstimate(1e6, 1e6); math.Abs(got-5.5e-6) > 1e-15 {
+		t.Fatalf("1e6 ACs + 1e6 MACs = %v J, want 5.5e-6", got)
+	}
+}
