@@ -48,7 +48,7 @@ func TestEvaluateLeNet5(t *testing.T) {
 	prog := &countingProgress{}
 	r, err := Evaluate(context.Background(), Options{
 		Model: model, Data: "mnist:test:200", Ts: []int{8, 16, 32, 64, 128},
-		Settings: Settings{Calib: "mnist:train:500"}, Progress: prog,
+		Settings: Settings{Calib: "mnist:train:500"}, Progress: prog, Reference: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,10 @@ func TestEvaluateLeNet5(t *testing.T) {
 	if r.Raster == nil || len(r.Raster.Layers) == 0 || r.Raster.Label != 7 {
 		t.Errorf("raster %+v: want the first test digit (a 7)", r.Raster)
 	}
-	want := "calibration ANN SNN"
+	if rc := r.Reference; rc == nil || !rc.Supported || !rc.Agree || rc.Samples != 200 || rc.MaxAbsDiff > 1e-3 {
+		t.Errorf("gorgonia reference on LeNet-5 (which it supports): %+v", rc)
+	}
+	want := "calibration ANN reference (gorgonia) SNN"
 	if got := strings.Join(prog.stages, " "); got != want {
 		t.Errorf("stages %q, want %q", got, want)
 	}

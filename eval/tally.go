@@ -122,20 +122,34 @@ func newLayerAcc(name, annValue string, neurons int, scale []float32) (*layerAcc
 }
 
 // add records one sample: act is the ANN activation, count the number of
-// spikes of each neuron after steps steps.
+// spikes of each neuron after steps steps. The sample's moments are summed
+// plainly (values are O(1) and a layer has thousands, not billions, of
+// neurons, so float64 loses nothing) and merged into the running
+// correlation once, which keeps divisions out of the inner loop.
 func (l *layerAcc) add(act []float32, count []int32, steps int) {
 	inv := 1 / float64(steps)
-	var sum float64
-	for i, a := range act {
-		s := l.scale[0]
-		if len(l.scale) > 1 {
-			s = l.scale[i/l.chanSize]
+	var sx, sy, sxx, syy, sxy float64
+	var spikes int64
+	for c := 0; c*l.chanSize < len(act); c++ {
+		is := 1 / float64(l.scale[min(c, len(l.scale)-1)])
+		lo, hi := c*l.chanSize, (c+1)*l.chanSize
+		for i, a := range act[lo:hi] {
+			x := float64(a) * is
+			k := count[lo+i]
+			spikes += int64(k)
+			y := float64(k) * inv
+			sx += x
+			sy += y
+			sxx += x * x
+			syy += y * y
+			sxy += x * y
 		}
-		c := float64(count[i])
-		sum += c
-		l.corr.add(float64(a)/float64(s), c*inv)
 	}
-	l.spikes += sum
+	n := float64(len(act))
+	mx, my := sx/n, sy/n
+	l.corr.merge(&pearson{n: n, meanX: mx, meanY: my,
+		m2X: max(0, sxx-sx*mx), m2Y: max(0, syy-sy*my), coXY: sxy - sx*my})
+	l.spikes += float64(spikes)
 	l.samples++
 }
 

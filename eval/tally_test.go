@@ -138,3 +138,26 @@ func TestLayerAcc(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLayerAccAdd measures the correlation bookkeeping per sample of a
+// LeNet-5 first layer (4704 neurons, per-channel scales), which eval does
+// for every test sample on top of the simulation.
+func BenchmarkLayerAccAdd(b *testing.B) {
+	const neurons = 4704
+	l, err := newLayerAcc("if1", "relu1", neurons, []float32{1, 2, 3, 4, 5, 6})
+	if err != nil {
+		b.Fatal(err)
+	}
+	act := make([]float32, neurons)
+	count := make([]int32, neurons)
+	for i := range act {
+		act[i] = float32(i%97) / 97
+		count[i] = int32(i % 13)
+	}
+	b.SetBytes(neurons * 8)
+	b.ResetTimer()
+	for b.Loop() {
+		l.add(act, count, 128)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*neurons), "ns/neuron")
+}

@@ -155,10 +155,12 @@ func foldSlice(data *constTensor, starts, ends, axes, steps []int) (*constTensor
 			e += dim
 		}
 		var n int
-		if st > 0 {
+		switch {
+		case dim == 0:
+		case st > 0:
 			s, e = clamp(s, 0, dim), clamp(e, 0, dim)
 			n = max(0, (e-s+st-1)/st)
-		} else {
+		default:
 			s, e = clamp(s, 0, dim-1), clamp(e, -1, dim-1)
 			n = max(0, (s-e-st-1)/(-st))
 		}

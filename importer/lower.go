@@ -392,6 +392,11 @@ func (l *lowerer) lowerNode(n *onnxNode) {
 		l.poison(n)
 		return
 	}
+	if n.op != "Constant" && n.in(0) == "" {
+		l.problem(n, "input 0 is missing", "the file is corrupt or was edited by hand")
+		l.poison(n)
+		return
+	}
 	for _, in := range n.inputs {
 		if in == "" || l.poisoned[in] {
 			continue
@@ -898,6 +903,9 @@ func lowerBinary(l *lowerer, n *onnxNode) error {
 		return refuse("", "want 2 inputs, have %d", len(n.inputs))
 	}
 	a, b := n.in(0), n.in(1)
+	if a == "" || b == "" {
+		return refuse("", "an operand is missing")
+	}
 	if l.allConst(n) {
 		c, err := foldElementwise(n.op, l.consts[a], l.consts[b])
 		if err != nil {
@@ -1020,6 +1028,9 @@ func lowerMinMax(l *lowerer, n *onnxNode) error {
 	if l.allConst(n) {
 		acc := l.consts[n.in(0)]
 		for _, in := range n.inputs[1:] {
+			if in == "" {
+				continue
+			}
 			var err error
 			if acc, err = foldElementwise(n.op, acc, l.consts[in]); err != nil {
 				return refuse(hintReexport, "cannot fold: %v", err)
@@ -1033,6 +1044,9 @@ func lowerMinMax(l *lowerer, n *onnxNode) error {
 		bound = math.Inf(-1)
 	}
 	for _, in := range n.inputs {
+		if in == "" {
+			continue
+		}
 		if l.isAct(in) {
 			if x != "" {
 				return refuse("use Relu or Clip instead of an elementwise Min/Max of two activations", "%s of two activations (%q, %q) is not supported", n.op, x, in)
@@ -1080,9 +1094,6 @@ func lowerPool(l *lowerer, n *onnxNode) error {
 	strides, pads, dil, err := spatial(n, k, xs[1], xs[2])
 	if err != nil {
 		return err
-	}
-	if n.attrInt("storage_order", 0) != 0 && l.consumed[n.in(1)] {
-		return refuse("", "storage_order=1 is only meaningful for the indices output")
 	}
 	attrs := ann.Attrs{Kernel: k, Strides: strides, Pads: pads, Dilations: dil, CeilMode: n.attrInt("ceil_mode", 0) != 0}
 	op := ann.OpMaxPool
@@ -1681,6 +1692,9 @@ func lowerShape(l *lowerer, n *onnxNode) error {
 }
 
 func lowerGather(l *lowerer, n *onnxNode) error {
+	if n.in(1) == "" {
+		return refuse("", "Gather without indices")
+	}
 	if !l.allConst(n) {
 		return refuse(hintReexport, "Gather on activations is not supported (only on constants and shapes)")
 	}
@@ -1717,8 +1731,9 @@ func lowerSlice(l *lowerer, n *onnxNode) error {
 			*dst = v
 		}
 	}
-	// INT64_MAX/MIN as "to the end" arrive rounded through float64; clamp.
-	for _, s := range [][]int{starts, ends} {
+	// INT64_MAX/MIN as "to the end" arrive rounded through float64; clamp
+	// (steps too, so that index arithmetic cannot overflow).
+	for _, s := range [][]int{starts, ends, steps} {
 		for i, v := range s {
 			s[i] = max(min(v, math.MaxInt32), math.MinInt32)
 		}

@@ -159,8 +159,8 @@ func printResultsTable(w io.Writer, dir string) error {
 		s = s[i+len("## Results\n\n"):]
 	}
 	if i := strings.Index(s, "\n## "); i >= 0 {
-		s = s[:i+1]
+		s = s[:i]
 	}
-	_, err = io.WriteString(w, s)
+	_, err = io.WriteString(w, strings.TrimRight(s, "\n")+"\n")
 	return err
 }

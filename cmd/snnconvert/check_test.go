@@ -153,3 +153,45 @@ func readTestFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The same story through the real evaluator on a bundled model: record,
+// pass, degrade, fail with exit 1 and a JUnit failure.
+func TestCheckRealModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end evaluation skipped in -short mode")
+	}
+	quiet = true
+	model := filepath.Join("..", "..", "models", "mlp.onnx")
+	if _, err := os.Stat(model); err != nil {
+		t.Skipf("bundled model not trained yet: %v", err)
+	}
+	dir := t.TempDir()
+	base := filepath.Join(dir, "baseline.json")
+	if code, out := runCheckArgs(t, ciEvaluator, "--write-baseline", base, "--model", model, "--data", "mnist:test:1000", "-T", "32"); code != 0 {
+		t.Fatalf("write-baseline: exit %d\n%s", code, out)
+	}
+	junit := filepath.Join(dir, "junit.xml")
+	if code, out := runCheckArgs(t, ciEvaluator, "--baseline", base, "--junit", junit); code != 0 {
+		t.Fatalf("honest baseline: exit %d\n%s", code, out)
+	}
+	b, err := ci.ReadBaseline(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &b.Models[0].Gates[0]
+	k := int(g.Accuracy*float64(g.N) + 0.5)
+	g.Accuracy = ci.WilsonUpper(k, g.N, ci.DefaultConfidence) + ci.DefaultTolerancePP/100 + 0.001
+	if g.Accuracy > 1 {
+		t.Fatalf("mlp got %d/%d: no baseline ≤ 100 %% can fail it", k, g.N)
+	}
+	if err := ci.WriteBaseline(base, b); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runCheckArgs(t, ciEvaluator, "--baseline", base, "--junit", junit)
+	if code != exitCheckFailed {
+		t.Fatalf("degraded baseline: exit %d, want 1\n%s", code, out)
+	}
+	if x := string(readTestFile(t, junit)); !strings.Contains(x, `<failure message="mlp T=32: accuracy `) || !strings.Contains(x, `type="AccuracyRegression"`) {
+		t.Errorf("junit lacks the failure:\n%s", x)
+	}
+}

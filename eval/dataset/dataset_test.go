@@ -155,3 +155,20 @@ func TestNPZAndErrors(t *testing.T) {
 		t.Errorf("bad layout: %v", err)
 	}
 }
+
+// A short load must not shorten later loads of the same file: the idx cache is
+// shared by every Load in the process.
+func TestCachedLoadKeepsWholeFile(t *testing.T) {
+	p := Preprocessing{Layout: LayoutNCHW, Shape: []int{1, 28, 28}, Scale: 1.0 / 255}
+	small, err := Load("mnist:test:7", p)
+	if err != nil {
+		t.Skip(err)
+	}
+	big, err := Load("mnist:test:1000", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(small.Labels) != 7 || len(big.Labels) != 1000 {
+		t.Fatalf("got %d and %d labels, want 7 and 1000", len(small.Labels), len(big.Labels))
+	}
+}

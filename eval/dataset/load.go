@@ -230,7 +230,10 @@ func loadIDX(images, labels string) (*raw, error) {
 	idxCacheMu.Lock()
 	defer idxCacheMu.Unlock()
 	if r, ok := idxCache[key]; ok {
-		return r, nil
+		// A copy of the header: Load truncates pix/labels of what it gets, and
+		// the cached entry must keep the whole file.
+		c := *r
+		return &c, nil
 	}
 	ib, err := readMaybeGzip(images)
 	if err != nil {
@@ -256,7 +259,8 @@ func loadIDX(images, labels string) (*raw, error) {
 		r.labels[i] = int(v)
 	}
 	idxCache[key] = r
-	return r, nil
+	c := *r
+	return &c, nil
 }
 
 func readMaybeGzip(path string) ([]byte, error) {
