@@ -111,6 +111,7 @@ func Convert(g *ann.Graph, opt Options) (*snnrt.Network, *Report, error) {
 		names = append(names, t.Value)
 		clip[t.Value] = t.Clip
 	}
+	normalize.LayerWide(res.Scales, normalize.ResidualInputs(c.G, names))
 	rep.Warnings = append(rep.Warnings, normalize.Unify(res.Scales, normalize.MergeGroups(c.G, names), clip)...)
 
 	l := lower(c.G, res.Scales, opt)

@@ -34,7 +34,7 @@ const DefaultVInit = 0.5
 
 // Options control a conversion. Zero values take the defaults noted.
 type Options struct {
-	Norm       normalize.Method // default percentile
+	Norm       normalize.Method // default normalize.DefaultMethod
 	Percentile float64          // default 99.99
 	Reset      snnrt.ResetMode  // default subtract
 	// VInit is the initial membrane potential as a fraction of θ; nil = 0.5.
@@ -75,7 +75,7 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Norm == "" {
-		o.Norm = normalize.Percentile
+		o.Norm = normalize.DefaultMethod
 	}
 	if _, err := normalize.ParseMethod(string(o.Norm)); err != nil {
 		return o, err

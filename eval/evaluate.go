@@ -22,7 +22,7 @@ import (
 
 // Defaults of Settings fields left zero.
 const (
-	DefaultNorm       = "percentile"
+	DefaultNorm       = string(normalize.DefaultMethod)
 	DefaultPercentile = 99.99
 	DefaultReset      = "subtract"
 	DefaultVInit      = 0.5

@@ -61,6 +61,13 @@ const (
 	Channel    Method = "channel"
 )
 
+// DefaultMethod is per-channel: with batch-normalised convolutions the
+// channels of one layer differ in scale by an order of magnitude, and one
+// layer-wide threshold leaves most channels nearly silent (cnn_bn reaches 52 %
+// at T=32 with Percentile, 98 % with Channel); on the plain ReLU models both
+// methods are within the sampling error of each other.
+const DefaultMethod = Channel
+
 // DefaultPercentile is Rueckauer 2017's choice.
 const DefaultPercentile = 99.99
 

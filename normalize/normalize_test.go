@@ -228,6 +228,25 @@ func TestMergeGroupsAndUnify(t *testing.T) {
 	}
 }
 
+// TestResidualInputsGoLayerWide: under per-channel scales, a value feeding a
+// residual Add (directly or through layout ops) gets one scale, the largest of
+// its channels, and the values not feeding one keep theirs.
+func TestResidualInputsGoLayerWide(t *testing.T) {
+	g := mlp(6, 5, 5, 3, 2)
+	g.Nodes = append(g.Nodes[:4], &ann.Node{Name: "fl", Op: ann.OpFlatten, Inputs: []string{"fc1.a"}, Outputs: []string{"fc1.flat"}},
+		&ann.Node{Name: "res", Op: ann.OpAdd, Inputs: []string{"fc2", "fc1.flat"}, Outputs: []string{"sum"}},
+		&ann.Node{Name: "res.relu", Op: ann.OpRelu, Inputs: []string{"sum"}, Outputs: []string{"c"}})
+	got := ResidualInputs(g, []string{"fc1.a", "fc2.a", "c"})
+	if !slices.Equal(got, []string{"fc1.a"}) {
+		t.Fatalf("residual inputs %v, want [fc1.a]", got)
+	}
+	sc := map[string][]float32{"fc1.a": {1, 4, 2, 2, 2}, "fc2.a": {3, 1, 2, 2, 5}, "c": {7}}
+	LayerWide(sc, got)
+	if !slices.Equal(sc["fc1.a"], []float32{4}) || !slices.Equal(sc["fc2.a"], []float32{3, 1, 2, 2, 5}) || !slices.Equal(sc["c"], []float32{7}) {
+		t.Errorf("scales after LayerWide: %v", sc)
+	}
+}
+
 // TestCalibrationMemoryIsStreaming: peak heap while calibrating 10,000
 // samples stays within a small constant of the peak for 1,000.
 func TestCalibrationMemoryIsStreaming(t *testing.T) {

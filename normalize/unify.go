@@ -26,30 +26,7 @@ func MergeGroups(g *ann.Graph, targets []string) [][]string {
 		}
 		return x
 	}
-	producer := map[string]*ann.Node{}
-	for _, n := range g.Nodes {
-		for _, o := range n.Outputs {
-			producer[o] = n
-		}
-	}
-	// source follows v back through scale-preserving ops to a target.
-	source := func(v string) (string, bool) {
-		for {
-			if isTarget[v] {
-				return v, true
-			}
-			n := producer[v]
-			if n == nil {
-				return "", false
-			}
-			switch n.Op {
-			case ann.OpFlatten, ann.OpReshape, ann.OpTranspose, ann.OpMaxPool, ann.OpPad, ann.OpIdentity, ann.OpDropout:
-				v = n.Inputs[0]
-			default:
-				return "", false
-			}
-		}
-	}
+	source := sourceFunc(g, isTarget)
 	for _, n := range g.Nodes {
 		if n.Op != ann.OpAdd && n.Op != ann.OpConcat {
 			continue
@@ -138,4 +115,76 @@ func Unify(scales map[string][]float32, groups [][]string, clip map[string]float
 		}
 	}
 	return warnings
+}
+
+// sourceFunc returns a function that follows a value back through ops that
+// keep a value's scale (layout ops and max pooling) to a target.
+func sourceFunc(g *ann.Graph, isTarget map[string]bool) func(string) (string, bool) {
+	producer := map[string]*ann.Node{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	return func(v string) (string, bool) {
+		for {
+			if isTarget[v] {
+				return v, true
+			}
+			n := producer[v]
+			if n == nil {
+				return "", false
+			}
+			switch n.Op {
+			case ann.OpFlatten, ann.OpReshape, ann.OpTranspose, ann.OpMaxPool, ann.OpPad, ann.OpIdentity, ann.OpDropout:
+				v = n.Inputs[0]
+			default:
+				return "", false
+			}
+		}
+	}
+}
+
+// ResidualInputs returns the targets that reach a residual Add through
+// scale-preserving ops, sorted. The runtime's Add weighs each input with one
+// scale, so these values need a layer-wide scale even under per-channel
+// normalisation.
+func ResidualInputs(g *ann.Graph, targets []string) []string {
+	isTarget := map[string]bool{}
+	for _, t := range targets {
+		isTarget[t] = true
+	}
+	source := sourceFunc(g, isTarget)
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range g.Nodes {
+		if n.Op != ann.OpAdd {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if in == "" || g.IsParam(in) {
+				continue
+			}
+			if s, ok := source(in); ok && !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LayerWide replaces each named value's per-channel scales by their maximum,
+// so no channel's activations are clipped by the shared scale.
+func LayerWide(scales map[string][]float32, values []string) {
+	for _, v := range values {
+		if s := scales[v]; len(s) > 1 {
+			m := s[0]
+			for _, x := range s[1:] {
+				m = max(m, x)
+			}
+			scales[v] = []float32{m}
+		}
+	}
 }

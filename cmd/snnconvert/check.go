@@ -94,7 +94,7 @@ func addCheckFlags(f *pflag.FlagSet, o *checkOptions) {
 	f.StringArrayVar(&o.models, "model", nil, "model to record (--write-baseline; repeatable)")
 	f.StringVar(&o.data, "data", "mnist:test:1000", "data set to record on (--write-baseline)")
 	f.IntSliceVarP(&o.ts, "timesteps", "T", []int{32, 64}, "timesteps to gate (--write-baseline)")
-	f.StringVar(&o.norm, "norm", "", "normalization: percentile (default), max, channel (--write-baseline)")
+	f.StringVar(&o.norm, "norm", "", "normalization: channel (default), percentile or max (--write-baseline)")
 	f.Float64Var(&o.percentile, "percentile", 0, "normalization percentile (default 99.99) (--write-baseline)")
 	f.StringVar(&o.reset, "reset", "", "reset: subtract (default), zero (--write-baseline)")
 	f.Float64Var(&o.vinit, "v-init", 0.5, "initial membrane potential as a fraction of the threshold (--write-baseline)")

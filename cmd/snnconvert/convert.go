@@ -79,7 +79,7 @@ func init() {
 	o := &convertOpts
 	f.StringVarP(&o.out, "output-file", "o", "", "the SNN file to write (*.snn.onnx)")
 	f.StringVar(&o.calib, "calib", "", "calibration data set (default mnist:train:1000; cifar10:calib499 for 3x32x32 inputs)")
-	f.StringVar(&o.norm, "norm", "percentile", "normalisation: percentile, max or channel")
+	f.StringVar(&o.norm, "norm", string(normalize.DefaultMethod), "normalisation: channel, percentile or max")
 	f.Float64Var(&o.percentile, "percentile", normalize.DefaultPercentile, "percentile for --norm percentile and channel")
 	f.StringVar(&o.reset, "reset", "subtract", "membrane reset after a spike: subtract or zero")
 	f.Float64Var(&o.vinit, "v-init", convert.DefaultVInit, "initial membrane potential as a fraction of the threshold")

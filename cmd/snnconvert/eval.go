@@ -68,7 +68,7 @@ func init() {
 	f.StringVar(&evalOpts.data, "data", "", "data set to evaluate on, e.g. mnist:test or mnist:test:1000 (required)")
 	f.IntSliceVarP(&evalOpts.ts, "timesteps", "T", eval.DefaultTs, "timestep counts to report (the SNN runs once to the largest)")
 	f.StringVar(&evalOpts.calib, "calib", "", "calibration data set (default mnist:train:1000)")
-	f.StringVar(&evalOpts.norm, "norm", "", "threshold normalisation: percentile, max or channel (default percentile)")
+	f.StringVar(&evalOpts.norm, "norm", "", "threshold normalisation: channel, percentile or max (default channel)")
 	f.Float64Var(&evalOpts.percentile, "percentile", 0, "activation percentile for percentile/channel normalisation (default 99.99)")
 	f.StringVar(&evalOpts.reset, "reset", "", "membrane reset after a spike: subtract or zero (default subtract)")
 	f.Float64Var(&evalOpts.vInit, "v-init", 0.5, "initial membrane potential as a fraction of the threshold")
