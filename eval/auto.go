@@ -28,10 +28,10 @@ func (c autoCandidate) String() string {
 }
 
 // autoCandidates are tried in this order; on a tie the earlier one wins, so
-// the tool's default (per-layer 99.99) comes first.
+// the tool's default (per-channel 99.99, DefaultNorm) comes first.
 var autoCandidates = []autoCandidate{
-	{"percentile", 99.99}, {"percentile", 99.9}, {"percentile", 99.999}, {"percentile", 99}, {"max", 0},
 	{"channel", 99.99}, {"channel", 99.9}, {"channel", 99.999}, {"channel", 99}, {"channel", 100},
+	{"percentile", 99.99}, {"percentile", 99.9}, {"percentile", 99.999}, {"percentile", 99}, {"max", 0},
 }
 
 // autoMinSamples is the smallest calibration set --auto splits: fewer

@@ -142,7 +142,7 @@ func TestEvaluateSNNFileMatchesOnTheFly(t *testing.T) {
 			t.Errorf("layer %d: from file %+v, on the fly %+v", i, a, b)
 		}
 	}
-	if fromFile.Settings.Norm != "percentile" || fromFile.Settings.Percentile != 99.99 || fromFile.Settings.Calib != "mnist:train:300" {
+	if fromFile.Settings.Norm != DefaultNorm || fromFile.Settings.Percentile != DefaultPercentile || fromFile.Settings.Calib != "mnist:train:300" {
 		t.Errorf("settings read back from the file: %+v", fromFile.Settings)
 	}
 

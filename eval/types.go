@@ -13,7 +13,7 @@ import "github.com/snnconvert/snnconvert/eval/dataset"
 // Settings are the conversion and simulation knobs a user (or a baseline or
 // batch manifest) can set. Zero values mean the tool's defaults.
 type Settings struct {
-	Norm       string   `json:"norm,omitempty" yaml:"norm,omitempty"`             // percentile (default), max, channel
+	Norm       string   `json:"norm,omitempty" yaml:"norm,omitempty"`             // channel (default), percentile, max
 	Percentile float64  `json:"percentile,omitempty" yaml:"percentile,omitempty"` // default 99.99
 	Reset      string   `json:"reset,omitempty" yaml:"reset,omitempty"`           // subtract (default), zero
 	VInit      *float64 `json:"v_init,omitempty" yaml:"v_init,omitempty"`         // default 0.5

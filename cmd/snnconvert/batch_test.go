@@ -5,10 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/snnconvert/snnconvert/eval"
+	"github.com/snnconvert/snnconvert/eval/ci"
 )
 
 func batchFlags(t *testing.T, args ...string) (*pflag.FlagSet, *batchOptions) {
@@ -111,5 +115,103 @@ func TestBatchAndMergeCommands(t *testing.T) {
 	}
 	if code, out := run("--out", filepath.Join(dir, "x")); code != exitUsage || !strings.Contains(out, "setings") {
 		t.Errorf("unknown key: exit %d\n%s", code, out)
+	}
+}
+
+// The batch story through the real evaluator on a bundled model: stopped
+// after its first entry, resumed without redoing it, and equal — summaries
+// byte for byte — to an uninterrupted run and to a merge of two shards.
+func TestBatchRealModelResumesAndMerges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end evaluation skipped in -short mode")
+	}
+	quiet = true
+	t.Setenv(jobIndexEnv, "")
+	os.Unsetenv(jobIndexEnv)
+	model, err := filepath.Abs(filepath.Join("..", "..", "models", "mlp.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(model); err != nil {
+		t.Skipf("bundled model not trained yet: %v", err)
+	}
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "sweep.yaml")
+	yaml := "data: mnist:test:64\nT: [4, 16]\nmodels: [{path: " + model + "}]\n" +
+		"settings:\n  - {name: p99.99, calib: mnist:train:100}\n  - {name: max, norm: max, calib: mnist:train:100}\n"
+	if err := os.WriteFile(manifest, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	counting := func(ctx context.Context, opt eval.Options) (*eval.Result, error) {
+		calls++
+		return eval.Evaluate(ctx, opt)
+	}
+	run := func(ctx context.Context, ev ci.Evaluator, args ...string) (int, string) {
+		fs, o := batchFlags(t, args...)
+		var out bytes.Buffer
+		err := runBatch(ctx, &out, fs, manifest, o, ev)
+		if err != nil {
+			out.WriteString("error: " + err.Error())
+		}
+		return exitCodeOf(err), out.String()
+	}
+
+	whole := filepath.Join(dir, "whole")
+	if code, out := run(context.Background(), counting, "--out", whole); code != 0 || calls != 2 {
+		t.Fatalf("batch: exit %d, %d evaluations\n%s", code, calls, out)
+	}
+
+	// Stop (as Ctrl-C does) once the first entry is evaluated.
+	resumed := filepath.Join(dir, "resumed")
+	ctx, cancel := context.WithCancel(context.Background())
+	stopping := func(ctx context.Context, opt eval.Options) (*eval.Result, error) {
+		defer cancel()
+		return counting(ctx, opt)
+	}
+	calls = 0
+	code, out := run(ctx, stopping, "--out", resumed)
+	if code != exitUsage || !strings.Contains(out, "interrupted") || calls != 1 {
+		t.Fatalf("stopped batch: exit %d, %d evaluations\n%s", code, calls, out)
+	}
+	first, err := filepath.Glob(filepath.Join(resumed, "entries", "*.json"))
+	if err != nil || len(first) != 1 {
+		t.Fatalf("stopped batch stored %v, want one entry", first)
+	}
+	before := readTestFile(t, first[0])
+	calls = 0
+	if code, out := run(context.Background(), counting, "--out", resumed); code != 0 || calls != 1 || !strings.Contains(out, "2 entries: 1 evaluated, 1 already done") {
+		t.Fatalf("resumed batch: exit %d, %d evaluations\n%s", code, calls, out)
+	}
+	// Not recomputed: the stored result, measured speed included, is the first run's.
+	if !bytes.Equal(readTestFile(t, first[0]), before) {
+		t.Errorf("%s was rewritten by the resumed run", first[0])
+	}
+	sameBatchSummaries(t, whole, resumed)
+
+	var shards []string
+	for i := range 2 {
+		d := filepath.Join(dir, "shard"+strconv.Itoa(i))
+		if code, out := run(context.Background(), ciEvaluator, "--out", d, "--shard-index", strconv.Itoa(i), "--shard-count", "2"); code != 0 {
+			t.Fatalf("shard %d: exit %d\n%s", i, code, out)
+		}
+		shards = append(shards, d)
+	}
+	merged := filepath.Join(dir, "merged")
+	mergeOut = merged
+	mergeCmd.SetOut(&bytes.Buffer{})
+	if err := mergeCmd.RunE(mergeCmd, shards); err != nil {
+		t.Fatal(err)
+	}
+	sameBatchSummaries(t, whole, merged)
+}
+
+// sameBatchSummaries compares the summaries and plots of two batch directories.
+func sameBatchSummaries(t *testing.T, want, got string) {
+	t.Helper()
+	for _, f := range []string{"plan.json", "summary.md", "summary.csv", "summary.json", "summary.html", "plots/mlp.svg"} {
+		if !bytes.Equal(readTestFile(t, filepath.Join(want, f)), readTestFile(t, filepath.Join(got, f))) {
+			t.Errorf("%s differs between %s and %s", f, want, got)
+		}
 	}
 }

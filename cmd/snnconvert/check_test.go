@@ -188,8 +188,8 @@ func TestCheckRealModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out := runCheckArgs(t, ciEvaluator, "--baseline", base, "--junit", junit)
-	if code != exitCheckFailed {
-		t.Fatalf("degraded baseline: exit %d, want 1\n%s", code, out)
+	if code != exitCheckFailed || !strings.Contains(out, "| FAIL ") || !strings.Contains(out, "1 of 1 cases fell below their baseline") {
+		t.Fatalf("degraded baseline: exit %d, want 1 and a FAIL verdict\n%s", code, out)
 	}
 	if x := string(readTestFile(t, junit)); !strings.Contains(x, `<failure message="mlp T=32: accuracy `) || !strings.Contains(x, `type="AccuracyRegression"`) {
 		t.Errorf("junit lacks the failure:\n%s", x)

@@ -48,7 +48,9 @@ MODEL.snn.onnx, whose source model --source names), runs the source ANN and the
 SNN once up to the largest T on the data set, and reports ANN accuracy, SNN
 accuracy, gap and agreement at each T, the smallest T within 0.1 pp / 1 pp of
 the ANN, per-layer correlation and firing rates, operation counts, an energy
-estimate and the simulation speed.
+estimate and the simulation speed. Where the gorgonia reference supports the
+model, it re-runs the source on up to 1000 samples and the report says whether
+it agrees with snnconvert's own ANN executor.
 
 Data sets: mnist:test[:N], mnist:train[:N], npz:PATH, idx:IMAGES,LABELS,
 cifar10:eran100, cifar10:calib499[:N].
@@ -80,7 +82,7 @@ func init() {
 	f.StringVar(&evalOpts.jsonOut, "json", "", "write the full result as JSON to this file")
 	f.StringVar(&evalOpts.reportDir, "report", "", "write report.md, report.html and SVG plots into this directory")
 	f.IntVar(&evalOpts.batch, "batch", 0, "simulation batch size (default: the runtime's)")
-	f.BoolVar(&evalOpts.reference, "reference", false, "cross-check the ANN executor with the gorgonia reference where it supports the model")
+	f.BoolVar(&evalOpts.reference, "reference", true, "cross-check the ANN executor with the gorgonia reference on up to 1000 samples where it supports the model (--reference=false skips it)")
 	f.StringVar(&evalOpts.preprocess, "preprocess", "", "input preprocessing for models in no manifest (JSON or key=value list, as for convert)")
 	rootCmd.AddCommand(evalCmd)
 }

@@ -257,9 +257,80 @@ func TestResume(t *testing.T) {
 	if len(files) != 2 {
 		t.Errorf("interrupted run stored %d entries, want 2", len(files))
 	}
+	kept := map[string][]byte{}
+	for _, f := range files {
+		kept[f] = must(os.ReadFile(f))
+	}
 	f5 := &fake{}
 	if st, err := Run(context.Background(), plan, Options{Out: out2, Jobs: 3}, f5.evaluate); err != nil || f5.calls.Load() != 4 || st.Skipped != 2 {
 		t.Fatalf("resumed run: %d calls, %+v, %v", f5.calls.Load(), st, err)
+	}
+	// The finished entries were not recomputed: their files still hold the
+	// first run's result, timing included (the fake's timing differs per call).
+	for f, b := range kept {
+		if !bytes.Equal(must(os.ReadFile(f)), b) {
+			t.Errorf("%s was rewritten by the resumed run", f)
+		}
+	}
+	// And the resumed directory is what an uninterrupted run writes.
+	whole := t.TempDir()
+	if _, err := Run(context.Background(), plan, Options{Out: whole, Jobs: 2}, (&fake{}).evaluate); err != nil {
+		t.Fatal(err)
+	}
+	assertSameSummaries(t, whole, out2)
+
+	// A damaged entry file (say, a disk that filled up) is evaluated again,
+	// and only it.
+	if err := os.WriteFile(files[0], kept[files[0]][:len(kept[files[0]])/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f6 := &fake{}
+	if st, err := Run(context.Background(), plan, Options{Out: out2}, f6.evaluate); err != nil || f6.calls.Load() != 1 || st.Ran != 1 || st.Skipped != 5 {
+		t.Fatalf("run over a damaged entry: %d calls, %+v, %v", f6.calls.Load(), st, err)
+	}
+	assertSameSummaries(t, whole, out2)
+}
+
+// Ctrl-C right after an evaluation returned keeps that result: only work
+// the cancel cut short is left to the rerun.
+func TestResultFinishedBeforeCancelIsKept(t *testing.T) {
+	plan, err := ReadManifest(setup(t, manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fake{}
+	cancelling := func(ctx context.Context, opt eval.Options) (*eval.Result, error) {
+		r, err := f.evaluate(ctx, opt)
+		cancel()
+		return r, err
+	}
+	if _, err := Run(ctx, plan, Options{Out: out, Jobs: 1}, cancelling); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "entries", "*.json"))
+	if f.calls.Load() != 1 || len(files) != 1 {
+		t.Fatalf("%d evaluations, %d stored; want the one that finished stored", f.calls.Load(), len(files))
+	}
+	s, err := readStored(out, plan.Entries[0].ID)
+	if err != nil || !s.Done() {
+		t.Fatalf("first entry: %+v, %v", s, err)
+	}
+}
+
+// assertSameSummaries compares every file but the entry results (which hold
+// timings) of two batch directories byte for byte.
+func assertSameSummaries(t *testing.T, wantDir, gotDir string) {
+	t.Helper()
+	want, got := summaryFiles(t, wantDir), summaryFiles(t, gotDir)
+	if len(want) != len(got) {
+		t.Errorf("%s has %d summary files, %s %d", wantDir, len(want), gotDir, len(got))
+	}
+	for k, b := range want {
+		if !bytes.Equal(b, got[k]) {
+			t.Errorf("%s differs", k)
+		}
 	}
 }
 
@@ -333,23 +404,15 @@ func TestShardMergeEqualsUnsharded(t *testing.T) {
 	if _, err := Merge([]string{dirs[2], dirs[0], dirs[3], dirs[1]}, merged); err != nil {
 		t.Fatal(err)
 	}
-	want, got := summaryFiles(t, whole), summaryFiles(t, merged)
 	var names []string
-	for k := range want {
+	for k := range summaryFiles(t, whole) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	if len(names) != 7 { // plan.json, 4 summaries, 2 plots
 		t.Errorf("unsharded run wrote %v", names)
 	}
-	for _, k := range names {
-		if !bytes.Equal(want[k], got[k]) {
-			t.Errorf("%s differs between the unsharded run and the merge", k)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("merge wrote %d files, the unsharded run %d", len(got), len(want))
-	}
+	assertSameSummaries(t, whole, merged)
 	// The merged directory is a complete batch directory: a rerun does nothing.
 	f := &fake{}
 	if st, err := Run(context.Background(), plan, Options{Out: merged}, f.evaluate); err != nil || f.calls.Load() != 0 || st.Skipped != 6 {

@@ -118,9 +118,15 @@ func Run(ctx context.Context, plan *Plan, opt Options, evaluate ci.Evaluator) (*
 		go func() {
 			defer wg.Done()
 			for e := range work {
-				s := runEntry(ctx, e, evaluate)
 				if ctx.Err() != nil {
-					// An evaluation cut short is not a result; leave it to the rerun.
+					// The feeder's select may still hand over an entry after
+					// the cancel; starting it would only waste the work.
+					continue
+				}
+				s := runEntry(ctx, e, evaluate)
+				if s.Error != "" && ctx.Err() != nil {
+					// An evaluation cut short is not a result; leave it to the
+					// rerun. One that finished before the cancel is kept.
 					continue
 				}
 				err := writeJSON(entryPath(opt.Out, e.ID), s)
