@@ -173,6 +173,9 @@ func Table(r *Result) string {
 		t.SetStyle(table.StyleLight)
 		b.WriteString("\n" + t.Render() + "\n")
 	}
+	for _, n := range notes(r) {
+		b.WriteString("note: " + n + "\n")
+	}
 	for _, w := range r.Warnings {
 		b.WriteString("warning: " + w + "\n")
 	}
