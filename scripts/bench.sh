@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench.sh — snnrt benchmarks on 2 cores, printed as one table.
+# bench.sh — snnrt benchmarks on 2 cores, printed as tables.
 #
 #   scripts/bench.sh                 synthetic networks + bundled models
 #   BENCHTIME=5x N=1000 scripts/bench.sh
@@ -7,9 +7,12 @@
 # Part 1 (go test -bench in snnrt): hand-built mlp/lenet5/cnn_bn-shaped
 # networks, random weights, thresholds tuned to ~10% firing, T=32 and 128,
 # batch 64, 2 workers, digit-like and blank inputs, plus the raw scatter-add
-# limit. Part 2: every models/*.onnx converted with `snnconvert convert` and
-# run with `snnconvert run --json` (analog, batch 64, 2 workers) on mnist:test:N.
-# GOMAXPROCS=2 throughout; on a shared machine the figures are lower bounds.
+# limit. Part 2: every models/*.onnx converted with `snnconvert convert`
+# (cnn_bn also with --norm channel, as cnn_bn_channel) and run by
+# BenchmarkBundledSNN on mnist:test:N and on N blank images (analog, batch 64,
+# 2 workers), next to the same source model on the ann executor
+# (BenchmarkBundledANN, batch 64). GOMAXPROCS=2 throughout; on a shared
+# machine every figure is a lower bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOMAXPROCS=2
@@ -23,34 +26,38 @@ go test ./snnrt/ -run '^$' -bench 'BenchmarkRun' -benchtime "$BENCHTIME" -count 
 go test ./snnrt/ -run '^$' -bench 'BenchmarkScatterAdd' -benchtime 1s -count 1 >>"$tmp/bench.txt"
 
 go build -o "$tmp/snnconvert" ./cmd/snnconvert
-for m in models/*.onnx; do
-	name=$(basename "$m" .onnx)
-	if "$tmp/snnconvert" convert "$m" -o "$tmp/$name.snn.onnx" -q >"$tmp/$name.convert.txt" 2>&1; then
-		for T in 32 128; do
-			"$tmp/snnconvert" run "$tmp/$name.snn.onnx" --data "mnist:test:$N" -T "$T" --batch 64 --workers 2 -q --json \
-				>"$tmp/$name.T$T.json" 2>/dev/null || rm -f "$tmp/$name.T$T.json"
-		done
-	else
-		echo "convert $m failed: $(tail -1 "$tmp/$name.convert.txt")" >&2
+mkdir -p "$tmp/snn"
+convert() { # source, output name, extra flags
+	if ! "$tmp/snnconvert" convert "$1" -o "$tmp/snn/$2.snn.onnx" -q "${@:3}" >"$tmp/$2.convert.txt" 2>&1; then
+		echo "convert $1 $3 failed: $(tail -1 "$tmp/$2.convert.txt")" >&2
 	fi
+}
+for m in models/*.onnx; do
+	convert "$m" "$(basename "$m" .onnx)"
 done
+convert models/cnn_bn.onnx cnn_bn_channel --norm channel
+SNNRT_BUNDLED="$tmp/snn" SNNRT_BUNDLED_N="$N" go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledSNN' -benchtime 1x -count 1 >"$tmp/bundled.txt"
+go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledANN' -benchtime 20x -count 1 >>"$tmp/bundled.txt"
 
 /usr/bin/python3 - "$tmp" <<'PY'
-import glob, json, os, re, sys
+import os, re, sys
 tmp = sys.argv[1]
-rows, limit = {}, 0.0
-for line in open(os.path.join(tmp, "bench.txt")):
-    if not line.startswith("Benchmark"):
-        continue
-    f = line.split()
-    name = re.sub(r"-\d+$", "", f[0])
-    vals = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
-    if name.startswith("BenchmarkScatterAdd"):
-        limit = max(limit, vals.get("adds/s", 0))
-    else:
-        rows[name[len("BenchmarkRun/"):]] = vals
+
+def parse(path, prefix):
+    rows = {}
+    for line in open(path):
+        if not line.startswith(prefix):
+            continue
+        f = line.split()
+        name = re.sub(r"-\d+$", "", f[0])[len(prefix):]
+        rows[name] = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+    return rows
+
+limit = max([v.get("adds/s", 0) for v in parse(os.path.join(tmp, "bench.txt"), "BenchmarkScatterAdd/").values()] or [0])
+pct = lambda ev: "%8.1f%%" % (100 * ev / limit) if limit else "%9s" % "-"
 print("scatter-add limit (best row length, 2 goroutines): %.3g adds/s" % limit)
 print()
+rows = parse(os.path.join(tmp, "bench.txt"), "BenchmarkRun/")
 print("%-28s %10s %12s %9s %8s %10s %9s" % ("synthetic network", "images/s", "events/s", "of limit", "rate", "allocs/op", "blank/dig"))
 for k, v in rows.items():
     blank = ""
@@ -58,17 +65,24 @@ for k, v in rows.items():
         b = rows.get(k[:-len("digit")] + "blank")
         if b:
             blank = "%.1f%%" % (100 * v["images/s"] / b["images/s"])
-    print("%-28s %10.0f %12.3g %8.1f%% %8.3f %10.0f %9s" % (k, v["images/s"], v["events/s"],
-          100 * v["events/s"] / limit if limit else 0, v["rate"], v.get("allocs/op", 0), blank))
+    print("%-28s %10.0f %12.3g %s %8.3f %10.0f %9s" % (k, v["images/s"], v["events/s"], pct(v["events/s"]),
+          v["rate"], v.get("allocs/op", 0), blank))
 print()
-print("%-16s %4s %9s %10s %12s %9s %12s %12s %9s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit", "ACs/image", "MACs/image", "energy uJ"))
-for path in sorted(glob.glob(os.path.join(tmp, "*.T*.json"))):
-    r = json.load(open(path))
-    name = os.path.basename(path).split(".")[0]
-    print("%-16s %4d %8.2f%% %10.0f %12.3g %8.1f%% %12.3g %12.3g %9.3f" % (name, r["T"], 100 * r["points"][-1]["accuracy"],
-          r["images_per_sec"], r["synaptic_events_per_sec"], 100 * r["synaptic_events_per_sec"] / limit if limit else 0,
-          r["acs_per_image"], r["macs_per_image"], r["energy_uj_per_image_estimate"]))
+snn = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledSNN/")
+ann = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledANN/")
+print("%-16s %4s %9s %10s %12s %9s %10s %9s %10s %12s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit",
+      "allocs/op", "blank/dig", "ANN img/s", "SNN/(T·ANN)"))
+for k, v in snn.items():
+    if not k.endswith("/digit"):
+        continue
+    model, t = k.split("/")[0], int(k.split("/")[1][2:])
+    b = snn.get(k[:-len("digit")] + "blank")
+    a = ann.get(model.replace("_channel", ""), {}).get("images/s", 0)
+    print("%-16s %4d %8.2f%% %10.0f %12.3g %s %10.0f %9s %10s %12s" % (model, t, 100 * v["accuracy"], v["images/s"], v["events/s"],
+          pct(v["events/s"]), v.get("allocs/op", 0), "%.1f%%" % (100 * v["images/s"] / b["images/s"]) if b else "-",
+          "%.0f" % a if a else "-", "%.3f" % (a / (t * v["images/s"])) if a else "-"))
 print()
-print("allocs/op is per Run of 64 images (buffers and results); the step loop itself allocates nothing (TestNoAllocInStepLoop).")
-print("energy: estimate, 0.9 pJ/AC and 4.6 pJ/MAC (Horowitz 2014); memory traffic not counted.")
+print("allocs/op is per Run of 64 (synthetic) or N (bundled) images: buffers and results; the step loop itself")
+print("allocates nothing (TestNoAllocInStepLoop). blank/dig: cost of a blank input relative to a digit at the same T.")
+print("SNN/(T·ANN): SNN time per image divided by T times the ANN executor's time per image.")
 PY

@@ -2,8 +2,9 @@ package snnrt
 
 import "golang.org/x/sys/cpu"
 
-// The scatter inner loop in AVX2 assembly: 8 floats per instruction. Results
-// are bit-identical to the Go loops (one rounding per add and per multiply).
+// The scatter inner loops and the IF update in AVX2 assembly: 8 floats per
+// instruction. Results are bit-identical to the Go loops (one rounding per
+// add and per multiply, in the same order).
 var useAVX2 = cpu.X86.HasAVX2
 
 //go:noescape
@@ -11,6 +12,21 @@ func addToAVX2(dst, src []float32)
 
 //go:noescape
 func addScaledAVX2(dst, src []float32, v float32)
+
+//go:noescape
+func addRowsAVX2(dst, w []float32, offs []int32)
+
+//go:noescape
+func addRowsScaledAVX2(dst, w []float32, offs []int32, vals []float32)
+
+//go:noescape
+func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
+
+//go:noescape
+func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []float32)
+
+//go:noescape
+func ifStepAVX2(v, cur, th []float32, mask []uint8, zero bool)
 
 // addTo adds src into dst[:len(src)].
 func addTo(dst, src []float32) {
@@ -28,4 +44,76 @@ func addScaled(dst, src []float32, v float32) {
 		return
 	}
 	addScaledGo(dst, src, v)
+}
+
+// addRows adds w[o:o+len(dst)] into dst for each o in offs, in order. The
+// caller guarantees o+len(dst) <= len(w) for every offset.
+func addRows(dst, w []float32, offs []int32) {
+	n8 := 0
+	if useAVX2 {
+		n8 = len(dst) &^ 7
+		addRowsAVX2(dst[:n8], w, offs)
+	}
+	addRowsGo(dst, w, offs, n8)
+}
+
+// addRowsScaled adds vals[j]·w[offs[j]:offs[j]+len(dst)] into dst, in order.
+func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
+	n8 := 0
+	if useAVX2 {
+		n8 = len(dst) &^ 7
+		addRowsScaledAVX2(dst[:n8], w, offs, vals[:len(offs)])
+	}
+	addRowsScaledGo(dst, w, offs, vals, n8)
+}
+
+// addRowsMulti does addRows(dst[d:d+n], w[o:], offs) for every pair (d, o)
+// of rows; the caller guarantees every range is inside dst and w.
+func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
+	n8 := 0
+	if useAVX2 {
+		n8 = n &^ 7
+		if n8 > 0 {
+			addRowsMultiAVX2(dst, w, n8, rows, offs)
+		}
+	}
+	if n8 < n {
+		for r := 0; r < len(rows); r += 2 {
+			addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, n8)
+		}
+	}
+}
+
+// addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
+func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
+	n8 := 0
+	if useAVX2 {
+		n8 = n &^ 7
+		if n8 > 0 {
+			addRowsMultiScaledAVX2(dst, w, n8, rows, offs, vals[:len(offs)])
+		}
+	}
+	if n8 < n {
+		for r := 0; r < len(rows); r += 2 {
+			addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals, n8)
+		}
+	}
+}
+
+// ifStep updates v[:len(v)&^7] (see ifStepAVX2) and returns how many
+// neurons it did; mask needs len(v)/8 bytes. curP and thP are the periods
+// of cur and th (see period).
+func ifStep(v, cur, th []float32, curP, thP int, mask []uint8, zero bool) int {
+	if !useAVX2 {
+		return 0
+	}
+	n8 := len(v) &^ 7
+	if n8 == 0 {
+		return 0
+	}
+	if cur != nil {
+		cur = cur[:curP]
+	}
+	ifStepAVX2(v[:n8], cur, th[:thP], mask[:n8/8], zero)
+	return n8
 }

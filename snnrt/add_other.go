@@ -7,3 +7,28 @@ func addTo(dst, src []float32) { addToGo(dst, src) }
 
 // addScaled adds v·src into dst[:len(src)].
 func addScaled(dst, src []float32, v float32) { addScaledGo(dst, src, v) }
+
+// addRows adds w[o:o+len(dst)] into dst for each o in offs, in order.
+func addRows(dst, w []float32, offs []int32) { addRowsGo(dst, w, offs, 0) }
+
+// addRowsScaled adds vals[j]·w[offs[j]:offs[j]+len(dst)] into dst, in order.
+func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
+	addRowsScaledGo(dst, w, offs, vals, 0)
+}
+
+// addRowsMulti does addRows(dst[d:d+n], w[o:], offs) for every pair (d, o) of rows.
+func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
+	for r := 0; r < len(rows); r += 2 {
+		addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, 0)
+	}
+}
+
+// addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
+func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
+	for r := 0; r < len(rows); r += 2 {
+		addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals, 0)
+	}
+}
+
+// ifStep: no vector version here; ifOp.step does every neuron.
+func ifStep(v, cur, th []float32, curP, thP int, mask []uint8, zero bool) int { return 0 }

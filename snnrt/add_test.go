@@ -36,3 +36,123 @@ func TestAddKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestAddRowsKernels: addRows, addRowsScaled and addRowsMulti equal one
+// addToGo / addScaledGo per row, in order, bit for bit, at every length.
+func TestAddRowsKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	for n := range 140 {
+		for rows := range 4 {
+			w := make([]float32, 6*n+40)
+			for i := range w {
+				w[i] = r.Float32()*2 - 1
+			}
+			offs := make([]int32, rows)
+			vals := make([]float32, rows)
+			for j := range offs {
+				offs[j] = int32(r.IntN(3*n + 40))
+				vals[j] = float32(r.IntN(4)+1) * (r.Float32() + 0.5)
+			}
+			dst := make([]float32, 2*n+3)
+			for i := range dst {
+				dst[i] = r.Float32()*2 - 1
+			}
+			a, b := slices.Clone(dst), slices.Clone(dst)
+			addRows(a[1:n+1], w, offs)
+			for _, o := range offs {
+				addToGo(b[1:n+1], w[o:int(o)+n])
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("addRows n=%d rows=%d differs from addTo per row", n, rows)
+			}
+			a, b = slices.Clone(dst), slices.Clone(dst)
+			addRowsScaled(a[1:n+1], w, offs, vals)
+			for j, o := range offs {
+				addScaledGo(b[1:n+1], w[o:int(o)+n], vals[j])
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("addRowsScaled n=%d rows=%d differs from addScaled per row", n, rows)
+			}
+			pairs := []int32{int32(n + 2), 0, 1, int32(n)}
+			a, b = slices.Clone(dst), slices.Clone(dst)
+			addRowsMultiScaled(a, w, n, pairs, offs, vals)
+			addRowsMulti(a, w, n, pairs[:2], offs)
+			for p := 0; p < len(pairs); p += 2 {
+				d := b[pairs[p] : int(pairs[p])+n]
+				for j, o := range offs {
+					addScaledGo(d, w[int(o)+int(pairs[p+1]):int(o)+int(pairs[p+1])+n], vals[j])
+				}
+			}
+			for _, o := range offs {
+				addToGo(b[n+2:2*n+2], w[o:int(o)+n])
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("addRowsMulti n=%d rows=%d differs from addRows per row pair", n, rows)
+			}
+		}
+	}
+}
+
+// TestIFStepKernel: the vector IF update (periodic θ and current, both
+// resets, with and without current) equals the scalar rule of DESIGN §2.
+func TestIFStepKernel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{8, 16, 96, 200, 1024} {
+		for _, per := range []int{8, 16, 32} {
+			if n%per != 0 {
+				continue
+			}
+			for _, zero := range []bool{false, true} {
+				for _, withCur := range []bool{false, true} {
+					v := make([]float32, n)
+					th := make([]float32, per)
+					cur := make([]float32, per)
+					for i := range v {
+						v[i] = r.Float32()*3 - 1
+					}
+					for i := range th {
+						th[i] = r.Float32() + 0.1
+						cur[i] = r.Float32()*0.6 - 0.2
+					}
+					want := slices.Clone(v)
+					var spikes []int
+					for i := range want {
+						x := want[i]
+						if withCur {
+							x += cur[i%per]
+						}
+						if x >= th[i%per] {
+							if zero {
+								x = 0
+							} else {
+								x -= th[i%per]
+							}
+							spikes = append(spikes, i)
+						}
+						want[i] = x
+					}
+					c := cur
+					if !withCur {
+						c = nil
+					}
+					mask := make([]uint8, n/8)
+					if ifStep(v, c, th, per, per, mask, zero) != n {
+						if useAVX2 {
+							t.Fatalf("n=%d: vector step did not cover every neuron", n)
+						}
+						continue
+					}
+					var got []int
+					for i := range n {
+						if mask[i/8]>>(i%8)&1 == 1 {
+							got = append(got, i)
+						}
+					}
+					if !slices.Equal(v, want) || !slices.Equal(got, spikes) {
+						t.Fatalf("n=%d period=%d zero=%v cur=%v: vector IF step differs from the scalar rule", n, per, zero, withCur)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package snnrt
 
+import "math"
+
 // Event-driven synaptic kernels. Spatial values are held channel-last
 // ([H][W][C], see layout.go) so that one input event scatters contiguous rows
 // of output channels: the inner loop of every kernel is addTo over a weight row.
@@ -39,13 +41,88 @@ func addScaledGo(dst, src []float32, v float32) {
 	}
 }
 
+// addRowsGo adds w[o+i] into dst[i] for every offset o, in order, for
+// from <= i < len(dst): per element, the additions of one addTo per offset.
+func addRowsGo(dst, w []float32, offs []int32, from int) {
+	if from >= len(dst) {
+		return
+	}
+	for _, o := range offs {
+		addToGo(dst[from:], w[int(o)+from:int(o)+len(dst)])
+	}
+}
+
+// addRowsScaledGo is addRowsGo with row j scaled by vals[j].
+func addRowsScaledGo(dst, w []float32, offs []int32, vals []float32, from int) {
+	if from >= len(dst) {
+		return
+	}
+	for j, o := range offs {
+		addScaledGo(dst[from:], w[int(o)+from:int(o)+len(dst)], vals[j])
+	}
+}
+
+// divider divides non-negative indices by a fixed d with a multiply and a
+// shift instead of a hardware division (tens of cycles, once per event).
+// m = floor(2^42/d)+1 is exact for i·d < 2^42, which both bounds below
+// guarantee; larger values fall back to plain division.
+type divider struct {
+	d int
+	m uint64
+}
+
+func newDivider(d, limit int) divider {
+	if d < 1<<21 && limit < 1<<21 {
+		return divider{d: d, m: 1<<42/uint64(d) + 1}
+	}
+	return divider{d: d}
+}
+
+func (v divider) div(i int) int {
+	if v.m != 0 {
+		return int(uint64(i) * v.m >> 42)
+	}
+	return i / v.d
+}
+
+// period returns the smallest multiple of 8, at most 1024, that divides
+// n&^7 and after which a repeats bit for bit over a[:n&^7] (a per-layer or
+// per-channel constant in channel-last order), or n&^7 when none does.
+func period(a []float32, n int) int {
+	n8 := n &^ 7
+	for p := 8; p <= 1024 && p < n8; p += 8 {
+		if n8%p != 0 {
+			continue
+		}
+		ok := true
+		for i := p; i < n8 && ok; i++ {
+			ok = math.Float32bits(a[i]) == math.Float32bits(a[i-p])
+		}
+		if ok {
+			return p
+		}
+	}
+	return n8
+}
+
+// scratch is a synaptic op's per-worker space for one batch of rows.
+type scratch struct {
+	offs []int32
+	vals []float32
+	rows []int32 // (dst, weight) offset pairs of the rows one run reaches
+}
+
+func newScratch(n int) *scratch {
+	return &scratch{offs: make([]int32, 0, n), vals: make([]float32, 0, n)}
+}
+
 // synKernel scatters input events into an output accumulator and returns the
 // number of weight additions done.
 type synKernel interface {
 	// spikes: every listed input is a 1.
-	spikes(dst []float32, act []int32) int64
+	spikes(dst []float32, act []int32, sc *scratch) int64
 	// events: listed inputs carry the values data[i].
-	events(dst []float32, act []int32, data []float32) int64
+	events(dst []float32, act []int32, data []float32, sc *scratch) int64
 	// all: every non-zero entry of data (an analog input or current).
 	all(dst []float32, data []float32) int64
 }
@@ -59,29 +136,40 @@ type denseKernel struct {
 func newDenseKernel(w *Tensor) *denseKernel {
 	out, in := w.Shape[0], w.Shape[1]
 	wt := make([]float32, in*out)
-	for o := range out {
-		for i := range in {
-			wt[i*out+o] = w.Data[o*in+i]
+	// In 32×32 tiles: a plain transpose strides through a whole row of wt
+	// per element, and every Run builds its kernels afresh.
+	const tile = 32
+	for o0 := 0; o0 < out; o0 += tile {
+		for i0 := 0; i0 < in; i0 += tile {
+			for o := o0; o < min(o0+tile, out); o++ {
+				for i := i0; i < min(i0+tile, in); i++ {
+					wt[i*out+o] = w.Data[o*in+i]
+				}
+			}
 		}
 	}
 	return &denseKernel{in: in, out: out, wt: wt}
 }
 
-func (k *denseKernel) spikes(dst []float32, act []int32) int64 {
-	dst = dst[:k.out]
-	for _, i := range act {
-		o := int(i) * k.out
-		addTo(dst, k.wt[o:o+k.out])
+// spikes adds the fan-out rows of all events in one pass over dst (kept in
+// registers), in event order: per element the same additions as one addTo
+// per event.
+func (k *denseKernel) spikes(dst []float32, act []int32, sc *scratch) int64 {
+	offs := sc.offs[:len(act)]
+	for j, i := range act {
+		offs[j] = i * int32(k.out)
 	}
+	addRows(dst[:k.out], k.wt, offs)
 	return int64(len(act)) * int64(k.out)
 }
 
-func (k *denseKernel) events(dst []float32, act []int32, data []float32) int64 {
-	dst = dst[:k.out]
-	for _, i := range act {
-		o := int(i) * k.out
-		addScaled(dst, k.wt[o:o+k.out], data[i])
+func (k *denseKernel) events(dst []float32, act []int32, data []float32, sc *scratch) int64 {
+	offs, vals := sc.offs[:len(act)], sc.vals[:len(act)]
+	for j, i := range act {
+		offs[j] = i * int32(k.out)
+		vals[j] = data[i]
 	}
+	addRowsScaled(dst[:k.out], k.wt, offs, vals)
 	return int64(len(act)) * int64(k.out)
 }
 
@@ -136,6 +224,8 @@ type convKernel struct {
 	// contiguous add of n·O floats: far fewer, longer inner loops.
 	wsf   []float32
 	spans []span // per input x
+	// cdiv divides an internal index by c (its pixel), ydiv a pixel by w.
+	cdiv, ydiv divider
 }
 
 // span is the run of kernel columns an input column reaches: n columns,
@@ -151,7 +241,8 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 	g, _ := resolveGeom(n, kh, kw) // validated by inferShapes
 	c := in[0]
 	og := o / grp
-	k := &convKernel{c: c, w: in[2], o: o, ow: out[2], cg: cg, og: og, kh: kh, kw: kw}
+	k := &convKernel{c: c, w: in[2], o: o, ow: out[2], cg: cg, og: og, kh: kh, kw: kw,
+		cdiv: newDivider(c, numel(in)), ydiv: newDivider(in[2], in[1]*in[2])}
 	k.ws = make([]float32, c*kh*kw*og)
 	for ci := range c {
 		gi := ci / cg
@@ -232,20 +323,83 @@ func (k *convKernel) one(dst []float32, i int, v float32, binary bool) int64 {
 	return int64(len(rs)*len(cs)) * int64(k.og)
 }
 
-func (k *convKernel) spikes(dst []float32, act []int32) int64 {
+// group scatters a run of events that share one input pixel p (and, with
+// groups, one channel group): they reach the same output rows, so each row
+// gets all their weight rows in one addRows, in event order. vals == nil:
+// binary events.
+func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c0 int, sc *scratch) int64 {
+	y := k.ydiv.div(p)
+	x := p - y*k.w
+	rs := k.rows[y]
+	rows := sc.rows[:0]
+	var n int
+	var w []float32
+	if k.spans != nil {
+		sp := k.spans[x]
+		n = int(sp.n) * k.o
+		f0 := int(sp.f0) * k.o
+		for _, r := range rs {
+			rows = append(rows, int32((int(r.o)*k.ow+int(sp.o0))*k.o), int32(f0+int(r.k)*k.kw*k.o))
+		}
+		w = k.wsf
+	} else {
+		n = k.og
+		gOff := (c0 / k.cg) * k.og
+		cs := k.cols[x]
+		for _, r := range rs {
+			rowOut := int(r.o) * k.ow
+			wr := int(r.k) * k.kw * k.og
+			for _, q := range cs {
+				rows = append(rows, int32((rowOut+int(q.o))*k.o+gOff), int32(wr+int(q.k)*k.og))
+			}
+		}
+		w = k.ws
+	}
+	if vals == nil {
+		addRowsMulti(dst, w, n, rows, offs)
+	} else {
+		addRowsMultiScaled(dst, w, n, rows, offs, vals)
+	}
+	sc.rows = rows
+	return int64(len(offs)*len(rows)/2) * int64(n)
+}
+
+// scatter splits act into runs of events at one pixel (and channel group)
+// and hands each run to group; the order of events is kept.
+func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scratch) int64 {
 	var n int64
-	for _, i := range act {
-		n += k.one(dst, int(i), 1, true)
+	stride := int32(k.kh * k.kw * k.og)
+	for j := 0; j < len(act); {
+		i := int(act[j])
+		p := k.cdiv.div(i)
+		lo := p * k.c
+		c0 := i - lo
+		if k.cg != k.c {
+			lo += c0 / k.cg * k.cg
+		}
+		hi := lo + k.cg
+		offs := sc.offs[:0]
+		vals := sc.vals[:0]
+		for ; j < len(act) && int(act[j]) >= lo && int(act[j]) < hi; j++ {
+			offs = append(offs, (act[j]-int32(p*k.c))*stride)
+			if data != nil {
+				vals = append(vals, data[act[j]])
+			}
+		}
+		if data == nil {
+			vals = nil
+		}
+		n += k.group(dst, p, offs, vals, c0, sc)
 	}
 	return n
 }
 
-func (k *convKernel) events(dst []float32, act []int32, data []float32) int64 {
-	var n int64
-	for _, i := range act {
-		n += k.one(dst, int(i), data[i], false)
-	}
-	return n
+func (k *convKernel) spikes(dst []float32, act []int32, sc *scratch) int64 {
+	return k.scatter(dst, act, nil, sc)
+}
+
+func (k *convKernel) events(dst []float32, act []int32, data []float32, sc *scratch) int64 {
+	return k.scatter(dst, act, data, sc)
 }
 
 func (k *convKernel) all(dst []float32, data []float32) int64 {
@@ -258,24 +412,37 @@ func (k *convKernel) all(dst []float32, data []float32) int64 {
 	return n
 }
 
-// poolGeom maps an input position to the pooling windows that contain it and
-// a window to its inputs; pads are outside every window (they add nothing to
-// a sum and never win a max).
+// poolGeom maps an input pixel to the pooling windows that contain it and a
+// window to its input pixels; pads are outside every window (they add nothing
+// to a sum and never win a max). Channels map to themselves.
 type poolGeom struct {
-	c, h, w    int
-	oh, ow     int
-	kh, kw     int
-	sh, sw     int
-	pt, pl     int
-	rows, cols [][]tap
+	c int
+	// outs[p]: output pixels whose window holds input pixel p, window rows
+	// outer, columns inner.
+	outs [][]int32
+	// win[q]: input pixels of output pixel q's window, in ascending order.
+	win [][]int32
+	// cdiv splits an input index into pixel and channel, odiv an output one.
+	cdiv, odiv divider
 }
 
 func newPoolGeom(n *Node, in, out []int) *poolGeom {
 	g, _ := resolveGeom(n, n.Kernel[0], n.Kernel[1])
-	return &poolGeom{
-		c: in[0], h: in[1], w: in[2], oh: out[1], ow: out[2],
-		kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, pt: g.pt, pl: g.pl,
-		rows: newTaps(in[1], g.kh, g.sh, g.pt, 1, out[1]),
-		cols: newTaps(in[2], g.kw, g.sw, g.pl, 1, out[2]),
+	c, h, w, oh, ow := in[0], in[1], in[2], out[1], out[2]
+	rows := newTaps(h, g.kh, g.sh, g.pt, 1, oh)
+	cols := newTaps(w, g.kw, g.sw, g.pl, 1, ow)
+	pg := &poolGeom{c: c, outs: make([][]int32, h*w), win: make([][]int32, oh*ow),
+		cdiv: newDivider(c, numel(in)), odiv: newDivider(c, numel(out))}
+	for y := range h {
+		for x := range w {
+			for _, r := range rows[y] {
+				for _, q := range cols[x] {
+					op := int(r.o)*ow + int(q.o)
+					pg.outs[y*w+x] = append(pg.outs[y*w+x], int32(op))
+					pg.win[op] = append(pg.win[op], int32(y*w+x))
+				}
+			}
+		}
 	}
+	return pg
 }

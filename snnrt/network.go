@@ -24,7 +24,11 @@
 //   - With analog input the first layer's current is computed once per
 //     sample; its MACs are counted once (that is the work done). Dense inputs
 //     skip zero entries, and only the work done is counted.
-//   - Early exit freezes a stopped sample: later checkpoints repeat its
+//   - Early exit (DESIGN §4: prediction unchanged for k steps and a margin
+//     above a bound) uses a worst-case bound: a sample stops only when no
+//     spikes in the remaining steps could change its prediction, which needs
+//     a fused Dense readout on spikes or pooled spikes (other readouts never
+//     stop early). A stopped sample is frozen: later checkpoints repeat its
 //     readout and prediction at the stopping step.
 //   - ACs count every weight added by an event-driven kernel (Conv, Dense,
 //     and the additions of SumPool and of a residual Add), MACs every product

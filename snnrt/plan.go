@@ -1,8 +1,10 @@
 package snnrt
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // kind says how a value evolves over the steps of one sample; the plan picks
@@ -46,6 +48,11 @@ type valueInfo struct {
 	// the readout) and fusedBias is added there every step.
 	slot      int
 	fusedBias []float32
+	// peak bounds |entry| of a sparse value at any step (+Inf: unknown, as
+	// for encoded input, whose events carry the sample's max|x|); signed
+	// says entries may be negative. The early-exit bound is built on them.
+	peak   float64
+	signed bool
 }
 
 // stepOp is one node, instantiated per worker with its own buffers.
@@ -73,6 +80,56 @@ type plan struct {
 	ifNodes  []*Node
 	ifPerm   [][]int32
 	record   map[string]bool
+	// exitBound[a*numOut+c] bounds how much V_out[c] - V_out[a] can grow in
+	// one step (logical class order); nil when no bound is known.
+	exitBound []float64
+}
+
+// readoutBound bounds, for every pair of classes (a, c), the growth of
+// V_out[c] - V_out[a] in one step: with a fused Dense readout on a sparse
+// value x whose entries lie in [0, P] (or [-P, P] when signed),
+// I_c - I_a = b_c - b_a + Σ_i (W_ci - W_ai)·x_i is at most
+// b_c - b_a + P·Σ_i max(0, W_ci - W_ai) (Σ_i |W_ci - W_ai| when signed).
+// Any other readout (unfused, a Conv, encoded or constant input) has none.
+func (p *plan) readoutBound() []float64 {
+	var out *Node
+	for _, n := range p.net.Nodes {
+		if n.Output == p.net.Output {
+			out = n
+		}
+	}
+	if out == nil || out.Op != OpDense || p.vals[out.Output].slot < 0 {
+		return nil
+	}
+	x := p.vals[out.Inputs[0]]
+	if x.kind != kindSparse || math.IsInf(x.peak, 0) {
+		return nil
+	}
+	k, in := out.W.Shape[0], out.W.Shape[1]
+	w := out.W.Data
+	d := make([]float64, k*k)
+	for a := range k {
+		for c := range k {
+			if a == c {
+				continue
+			}
+			var s float64
+			for i := range in {
+				g := float64(w[c*in+i]) - float64(w[a*in+i])
+				if x.signed {
+					s += math.Abs(g)
+				} else {
+					s += max(0, g)
+				}
+			}
+			s *= x.peak
+			if out.B != nil {
+				s += float64(out.B.Data[c]) - float64(out.B.Data[a])
+			}
+			d[a*k+c] = s
+		}
+	}
+	return d
 }
 
 // worker owns one copy of every buffer; samples never share state.
@@ -101,7 +158,7 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 			consumers[in] = append(consumers[in], n)
 		}
 	}
-	in := &valueInfo{shape: net.InputShape, n: numel(net.InputShape), kind: kindConst, slot: -1}
+	in := &valueInfo{shape: net.InputShape, n: numel(net.InputShape), kind: kindConst, slot: -1, peak: math.Inf(1), signed: true}
 	if enc != EncodingAnalog {
 		in.kind = kindSparse
 	}
@@ -125,6 +182,7 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 	}
 	ov := p.vals[net.Output]
 	p.numOut = ov.n
+	p.exitBound = p.readoutBound()
 	p.outPerm = toInternal(ov.shape)
 	return p, nil
 }
@@ -138,7 +196,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		}
 	}
 	shape := p.shapes[n.Output]
-	out := &valueInfo{shape: shape, n: numel(shape), slot: -1}
+	out := &valueInfo{shape: shape, n: numel(shape), slot: -1, peak: math.Inf(1), signed: true}
 	p.vals[n.Output] = out
 	x := ins[0]
 	inName := n.Inputs[0]
@@ -169,6 +227,12 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		o := out
 		p.add(n, func(w *worker) stepOp {
 			s := &synOp{k: k, in: w.buf(inName), inKind: inKind, inBinary: inBin, bias: bias}
+			if inKind == kindSparse {
+				s.sc = newScratch(x.n)
+				if ck, ok := k.(*convKernel); ok {
+					s.sc.rows = make([]int32, 0, 2*ck.kh*ck.kw)
+				}
+			}
 			if o.slot >= 0 {
 				s.dst = w.accs[o.slot]
 			} else {
@@ -180,6 +244,11 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	case OpSumPool:
 		out.kind = x.kind
 		g := newPoolGeom(n, x.shape, shape)
+		widest := 0
+		for _, w := range g.win {
+			widest = max(widest, len(w))
+		}
+		out.peak, out.signed = x.peak*float64(widest), x.signed
 		kd := x.kind
 		p.add(n, func(w *worker) stepOp {
 			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, stamp: make([]int32, out.n)}
@@ -190,6 +259,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		}
 		out.kind = x.kind
 		out.binary = x.binary
+		out.peak, out.signed = x.peak, x.signed
 		g := newPoolGeom(n, x.shape, shape)
 		kd := x.kind
 		p.add(n, func(w *worker) stepOp {
@@ -199,7 +269,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
 		out.kind, out.binary = x.kind, true
+		out.peak, out.signed = 0, false
 		for i, v := range ins {
+			out.peak, out.signed = max(out.peak, v.peak), out.signed || v.signed
 			if n.Op == OpConcat {
 				maps[i] = concatMap(inShapes(ins), i, n.Axis, shape)
 			} else {
@@ -240,6 +312,11 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 				scales[i] = 1
 			}
 		}
+		out.peak, out.signed = 0, false
+		for i, v := range ins {
+			out.peak += math.Abs(float64(scales[i])) * v.peak
+			out.signed = out.signed || v.signed || scales[i] < 0
+		}
 		kd := out.kind
 		names := append([]string(nil), n.Inputs...)
 		p.add(n, func(w *worker) stepOp {
@@ -264,12 +341,18 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		if x.kind == kindSparse && bias != nil {
 			out.kind = kindDense
 		}
+		out.peak, out.signed = 0, x.signed
+		for _, v := range n.W.Data {
+			out.peak = max(out.peak, math.Abs(float64(v))*x.peak)
+			out.signed = out.signed || v < 0
+		}
 		kd := out.kind
 		p.add(n, func(w *worker) stepOp {
 			return &affineOp{scale: scale, bias: bias, in: w.buf(inName), out: w.buf(n.Output), kind: kd}
 		})
 	case OpIF:
 		out.kind, out.binary = kindSparse, true
+		out.peak, out.signed = 1, false
 		th := expandPerChannel(n.Threshold, shape)
 		v0 := make([]float32, len(th))
 		for i, t := range th {
@@ -279,6 +362,10 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		inKind := x.kind
 		fused := x.slot >= 0
 		fb := x.fusedBias
+		thP, curP := period(th, len(th)), 0
+		if fb != nil {
+			curP = period(fb, len(fb))
+		}
 		idx := len(p.ifNodes)
 		p.ifNodes = append(p.ifNodes, n)
 		p.ifPerm = append(p.ifPerm, toInternal(shape))
@@ -296,6 +383,13 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			}
 			if p.record[n.Name] {
 				o.counts = make([]int32, len(th))
+			}
+			o.mask = make([]uint8, (len(th)/64+1)*8)
+			o.thP = thP
+			if fused {
+				o.curP = curP
+			} else {
+				o.curP = len(th) &^ 7
 			}
 			w.ifs[idx] = o
 			return o
@@ -376,6 +470,7 @@ type synOp struct {
 	out      *vbuf // nil when fused into an accumulator
 	dst      []float32
 	bias     []float32
+	sc       *scratch
 	acs      int64
 	macs     int64
 }
@@ -402,9 +497,9 @@ func (s *synOp) step() {
 			s.fillBias()
 		}
 		if s.inBinary {
-			s.acs += s.k.spikes(s.dst, s.in.act)
+			s.acs += s.k.spikes(s.dst, s.in.act, s.sc)
 		} else {
-			s.acs += s.k.events(s.dst, s.in.act, s.in.data)
+			s.acs += s.k.events(s.dst, s.in.act, s.in.data, s.sc)
 		}
 	case kindDense:
 		if s.out != nil {
@@ -440,21 +535,18 @@ type sumPoolOp struct {
 
 func (s *sumPoolOp) scatter(i int, v float32, sparse bool) {
 	g := s.g
-	c := i % g.c
-	pix := i / g.c
-	y := pix / g.w
-	x := pix - y*g.w
-	for _, r := range g.rows[y] {
-		for _, q := range g.cols[x] {
-			o := (int(r.o)*g.ow+int(q.o))*g.c + c
-			if sparse && s.stamp[o] != s.cur {
-				s.stamp[o] = s.cur
-				s.out.act = append(s.out.act, int32(o))
-			}
-			s.out.data[o] += v
+	pix := g.cdiv.div(i)
+	c := i - pix*g.c
+	outs := g.outs[pix]
+	for _, op := range outs {
+		o := int(op)*g.c + c
+		if sparse && s.stamp[o] != s.cur {
+			s.stamp[o] = s.cur
+			s.out.act = append(s.out.act, int32(o))
 		}
+		s.out.data[o] += v
 	}
-	s.acs += int64(len(g.rows[y]) * len(g.cols[x]))
+	s.acs += int64(len(outs))
 }
 
 func (s *sumPoolOp) full() {
@@ -504,27 +596,17 @@ type maxPoolOp struct {
 	touched []int32
 }
 
-// best returns the input of window (oy, ox, c) with the largest vals entry,
-// scanning in row-major order so that ties go to the lowest index; -1 when
-// the window lies entirely in the padding.
-func (m *maxPoolOp) best(oy, ox, c int, vals []float32) int {
+// best returns the input of window (output pixel q, channel c) with the
+// largest vals entry, the first in ascending order on ties; -1 when the
+// window lies entirely in the padding.
+func (m *maxPoolOp) best(q, c int, vals []float32) int {
 	g := m.g
 	best := -1
 	var bv float32
-	for ky := range g.kh {
-		iy := oy*g.sh - g.pt + ky
-		if iy < 0 || iy >= g.h {
-			continue
-		}
-		for kx := range g.kw {
-			ix := ox*g.sw - g.pl + kx
-			if ix < 0 || ix >= g.w {
-				continue
-			}
-			i := (iy*g.w+ix)*g.c + c
-			if best < 0 || vals[i] > bv {
-				best, bv = i, vals[i]
-			}
+	for _, p := range g.win[q] {
+		i := int(p)*g.c + c
+		if best < 0 || vals[i] > bv {
+			best, bv = i, vals[i]
 		}
 	}
 	return best
@@ -535,9 +617,8 @@ func (m *maxPoolOp) reset() {
 	if m.kind == kindConst {
 		g := m.g
 		for o := range m.out.data {
-			c := o % g.c
-			pix := o / g.c
-			if b := m.best(pix/g.ow, pix%g.ow, c, m.in.data); b >= 0 {
+			q := g.odiv.div(o)
+			if b := m.best(q, o-q*g.c, m.in.data); b >= 0 {
 				m.out.data[o] = m.in.data[b]
 			} else {
 				m.out.data[o] = 0
@@ -553,39 +634,48 @@ func (m *maxPoolOp) step() {
 		return
 	}
 	m.out.clearActive()
-	nextStamp(&m.cur, m.stamp)
+	cur := nextStamp(&m.cur, m.stamp)
 	g := m.g
-	m.touched = m.touched[:0]
+	nc := g.c
+	count, stamp, in := m.count, m.stamp, m.in.data
+	touched := m.touched[:0]
 	for _, a := range m.in.act {
-		v := m.in.data[a]
+		v := in[a]
 		if v < 0 {
 			v = -v
 		}
-		m.count[a] += v
+		count[a] += v
 		i := int(a)
-		c := i % g.c
-		pix := i / g.c
-		y := pix / g.w
-		x := pix - y*g.w
-		for _, r := range g.rows[y] {
-			for _, q := range g.cols[x] {
-				o := (int(r.o)*g.ow+int(q.o))*g.c + c
-				if m.stamp[o] != m.cur {
-					m.stamp[o] = m.cur
-					m.touched = append(m.touched, int32(o))
-				}
+		pix := g.cdiv.div(i)
+		c := i - pix*nc
+		for _, op := range g.outs[pix] {
+			o := int(op)*nc + c
+			if stamp[o] != cur {
+				stamp[o] = cur
+				touched = append(touched, int32(o))
 			}
 		}
 	}
-	for _, o := range m.touched {
-		c := int(o) % g.c
-		pix := int(o) / g.c
-		b := m.best(pix/g.ow, pix%g.ow, c, m.count)
-		if v := m.in.data[b]; v != 0 {
-			m.out.data[o] = v
-			m.out.act = append(m.out.act, o)
+	m.touched = touched
+	out := m.out.data
+	act := m.out.act
+	for _, o := range touched {
+		q := g.odiv.div(int(o))
+		c := int(o) - q*nc
+		b := -1
+		var bv float32
+		for _, p := range g.win[q] {
+			i := int(p)*nc + c
+			if b < 0 || count[i] > bv {
+				b, bv = i, count[i]
+			}
+		}
+		if v := in[b]; v != 0 {
+			out[o] = v
+			act = append(act, o)
 		}
 	}
+	m.out.act = act
 }
 
 func (m *maxPoolOp) stats() (int64, int64) { return 0, 0 }
@@ -741,6 +831,11 @@ type ifOp struct {
 	out    *vbuf
 	counts []int32
 	spikes int64
+	// mask holds one spike bit per neuron from the vector update, padded
+	// to whole uint64 words.
+	mask []uint8
+	// thP and curP: th and cur repeat with these periods (see period).
+	thP, curP int
 }
 
 func (f *ifOp) reset() {
@@ -759,9 +854,19 @@ func (f *ifOp) step() {
 	v, th := f.v, f.th[:len(f.v)]
 	data := f.out.data[:len(v)]
 	act := f.out.act
+	n8 := ifStep(v, f.cur, th, f.curP, f.thP, f.mask, f.zero)
+	for b := 0; b < n8/8; b += 8 {
+		m := binary.LittleEndian.Uint64(f.mask[b:])
+		for m != 0 {
+			i := b*8 + bits.TrailingZeros64(m)
+			m &= m - 1
+			data[i] = 1
+			act = append(act, int32(i))
+		}
+	}
 	if f.cur != nil {
 		cur := f.cur[:len(v)]
-		for i := range v {
+		for i := n8; i < len(v); i++ {
 			x := v[i] + cur[i]
 			if x >= th[i] {
 				if f.zero {
@@ -775,7 +880,7 @@ func (f *ifOp) step() {
 			v[i] = x
 		}
 	} else {
-		for i := range v {
+		for i := n8; i < len(v); i++ {
 			x := v[i]
 			if x >= th[i] {
 				if f.zero {

@@ -3,6 +3,7 @@ package snnrt
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"sync"
@@ -62,7 +63,10 @@ type RunOptions struct {
 	// Workers is the number of goroutines (0: GOMAXPROCS).
 	Workers int
 	// EarlyExit > 0 stops a sample once its prediction has not changed for
-	// that many steps.
+	// that many steps and its readout margin exceeds what the remaining
+	// steps could overturn (DESIGN §4; see simulation.settled), so a stopped
+	// sample's prediction is the one the full run would end with. Networks
+	// whose readout admits no such bound never stop early.
 	EarlyExit int
 	// Record names IF nodes whose per-neuron spike counts are returned in
 	// RunResult.NeuronSpikes (IFNames lists them all).
@@ -353,7 +357,7 @@ func (s *simulation) sample(w *worker, x []float32, idx int) {
 			s.store(w.out.v, int(c), idx, pred)
 			nextCP = int(c) + 1
 		}
-		if s.K > 0 && t-last >= s.K && t < s.T {
+		if s.K > 0 && t-last >= s.K && t < s.T && s.settled(w.out.v, pred, s.T-t) {
 			used = t
 			break
 		}
@@ -377,6 +381,39 @@ func (s *simulation) sample(w *worker, x []float32, idx int) {
 			copy(dst, f.counts)
 		}
 	}
+}
+
+// settled reports whether class a, the prediction now, stays the argmax of
+// V_out through the remaining rest steps whatever spikes arrive: for every
+// other class c the margin V_a - V_c must exceed rest times the most that
+// V_c - V_a can grow in a step (plan.exitBound). The bound is in exact
+// arithmetic; the readout accumulates float32 roundings, so the margin must
+// also clear a 0.1% relative allowance plus a few ulps of the potentials.
+func (s *simulation) settled(v []float32, a, rest int) bool {
+	d := s.p.exitBound
+	if d == nil {
+		return false
+	}
+	k := s.p.numOut
+	perm := s.p.outPerm
+	at := func(l int) float64 {
+		if perm != nil {
+			return float64(v[perm[l]])
+		}
+		return float64(v[l])
+	}
+	va := at(a)
+	for c := range k {
+		if c == a {
+			continue
+		}
+		vc := at(c)
+		need := max(0, float64(rest)*d[a*k+c])*1.001 + 1e-6*(math.Abs(va)+math.Abs(vc))
+		if va-vc <= need {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *simulation) argmax(v []float32) int {

@@ -296,7 +296,7 @@ func TestConvKernelMatchesDense(t *testing.T) {
 				want := make([]float32, numel(os))
 				refConv(n, x, xs, want, os)
 				got := make([]float32, numel(os))
-				acs := k.spikes(got, act)
+				acs := k.spikes(got, act, newScratch(len(xi)))
 				got2 := make([]float32, numel(os))
 				k.all(got2, xi)
 				pout := toInternal(os)
@@ -393,25 +393,33 @@ func TestSpikeMaxPoolRule(t *testing.T) {
 	}
 }
 
+// TestEarlyExit: a sample stops only after K unchanged steps and once its
+// margin is out of reach of the remaining steps, so its final prediction is
+// the full run's; a readout without a bound never stops early.
 func TestEarlyExit(t *testing.T) {
+	const T, K = 64, 8
 	r := rand.New(rand.NewPCG(9, 9))
 	net := convTestNet(r)
 	in := testInputs(r, net.InputShape, 20)
-	full, err := Run(net, in, RunOptions{T: 64})
+	full, err := Run(net, in, RunOptions{T: T})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ee, err := Run(net, in, RunOptions{T: 64, EarlyExit: 8})
+	ee, err := Run(net, in, RunOptions{T: T, EarlyExit: K})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ee.MeanSteps >= 64 || ee.MeanSteps < 8 {
-		t.Fatalf("mean steps with early exit %v: want in [8, 64)", ee.MeanSteps)
+	if ee.MeanSteps >= T || ee.MeanSteps < K {
+		t.Fatalf("mean steps with early exit %v: want in [%d, %d)", ee.MeanSteps, K, T)
 	}
+	last := len(full.Checkpoints) - 1
 	for s := range in.Len() {
 		u := ee.StepsUsed[s]
-		if u < 64 && u-ee.FinalStep[s] != 8 {
-			t.Fatalf("sample %d stopped at %d, prediction final since %d: want 8 steps apart", s, u, ee.FinalStep[s])
+		if u < T && u-ee.FinalStep[s] < K {
+			t.Fatalf("sample %d stopped at %d, prediction final since %d: want at least %d steps apart", s, u, ee.FinalStep[s], K)
+		}
+		if ee.Predictions[last][s] != full.Predictions[last][s] {
+			t.Fatalf("sample %d stopped at %d predicting %d; the full run ends at %d", s, u, ee.Predictions[last][s], full.Predictions[last][s])
 		}
 		// Up to the stop, the run is the full run.
 		for c, step := range ee.Checkpoints {
@@ -420,8 +428,17 @@ func TestEarlyExit(t *testing.T) {
 			}
 		}
 	}
-	if full.MeanSteps != 64 {
+	if full.MeanSteps != T {
 		t.Fatalf("mean steps without early exit %v", full.MeanSteps)
+	}
+	m := mergeTestNet(r)
+	mi := testInputs(r, m.InputShape, 6)
+	res, err := Run(m, mi, RunOptions{T: T, EarlyExit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MeanSteps != T {
+		t.Fatalf("%s has an unfused readout (no bound) but stopped early: mean steps %v", m.Name, res.MeanSteps)
 	}
 }
 
@@ -491,5 +508,62 @@ func contains(s, sub string) bool {
 func TestEnergyEstimate(t *testing.T) {
 	if got := EnergyEstimate(1e6, 1e6); math.Abs(got-5.5e-6) > 1e-15 {
 		t.Fatalf("1e6 ACs + 1e6 MACs = %v J, want 5.5e-6", got)
+	}
+}
+
+// TestReadoutBound checks the early-exit bound against hand-computed values:
+// binary spikes into W = [[1, -1], [0, 2]], b = [0, 0.5] give
+// max(I_1 - I_0) = 0.5 + max(0, -1) + max(0, 3) = 3.5 and
+// max(I_0 - I_1) = -0.5 + 1 + 0 = 0.5; a sum pool of 2 inputs doubles the
+// weight part; encoded input (no known peak) has no bound.
+func TestReadoutBound(t *testing.T) {
+	mk := func(pool bool) *Network {
+		net := &Network{Name: "bound", Input: "x", InputShape: []int{2}, Output: "y", Nodes: []*Node{
+			{Name: "a", Op: OpDense, Inputs: []string{"x"}, Output: "a", W: &Tensor{Shape: []int{2, 2}, Data: []float32{1, 0, 0, 1}}},
+			ifNode("if", "a", "s", []float32{1}, ResetSubtract, 0.5),
+			{Name: "d", Op: OpDense, Inputs: []string{"s"}, Output: "y",
+				W: &Tensor{Shape: []int{2, 2}, Data: []float32{1, -1, 0, 2}}, B: &Tensor{Shape: []int{2}, Data: []float32{0, 0.5}}},
+		}}
+		if pool {
+			net.InputShape = []int{1, 2, 2}
+			net.Nodes = []*Node{
+				{Name: "a", Op: OpConv, Inputs: []string{"x"}, Output: "a", W: &Tensor{Shape: []int{1, 1, 1, 1}, Data: []float32{1}}},
+				ifNode("if", "a", "s", []float32{1}, ResetSubtract, 0.5),
+				{Name: "p", Op: OpSumPool, Inputs: []string{"s"}, Output: "p", Kernel: []int{1, 2}, Strides: []int{1, 2}},
+				{Name: "f", Op: OpFlatten, Inputs: []string{"p"}, Output: "f"},
+				net.Nodes[2],
+			}
+			net.Nodes[4].Inputs = []string{"f"}
+		}
+		return net
+	}
+	for _, tc := range []struct {
+		name string
+		net  *Network
+		enc  Encoding
+		want []float64
+	}{
+		{"spikes", mk(false), EncodingAnalog, []float64{0, 3.5, 0.5, 0}},
+		{"sum pool of 2", mk(true), EncodingAnalog, []float64{0, 6.5, 1.5, 0}},
+		{"rate input", mk(false), EncodingRate, []float64{0, 3.5, 0.5, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := compile(tc.net, tc.enc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.exitBound, tc.want) {
+				t.Fatalf("bound %v, want %v", p.exitBound, tc.want)
+			}
+		})
+	}
+	p, err := compile(&Network{Name: "direct", Input: "x", InputShape: []int{2}, Output: "y", Nodes: []*Node{
+		{Name: "d", Op: OpDense, Inputs: []string{"x"}, Output: "y", W: &Tensor{Shape: []int{2, 2}, Data: []float32{1, 0, 0, 1}}},
+	}}, EncodingRate, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.exitBound != nil {
+		t.Fatalf("readout straight on rate-encoded input: bound %v, want none", p.exitBound)
 	}
 }
