@@ -14,6 +14,11 @@ import (
 // few bytes of model).
 const maxFolded = 1 << 24
 
+// maxFoldedTotal bounds the elements folded over a whole import, so that a
+// small file cannot chain thousands of maximal folds: real models fold shape
+// arithmetic and at most a few copies of their weights.
+const maxFoldedTotal = 1 << 26
+
 func strides(shape []int) []int {
 	s := make([]int, len(shape))
 	acc := 1

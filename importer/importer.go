@@ -30,11 +30,14 @@
 //   - A Cast to an integer type is accepted only where the value is already
 //     integral (an integer graph input or an ArgMax index); elsewhere it would
 //     truncate activations and is refused.
+//   - An initializer or Constant holding NaN is refused (every output it
+//     reaches would be NaN); ±Inf is kept, as Clip and Max bounds use it.
 package importer
 
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -208,6 +211,9 @@ func decode(m *wModel, baseDir string) (*decoded, error) {
 		}
 		seen[t.Name] = true
 		c, err := decodeTensor(t, baseDir)
+		if err == nil {
+			err = checkNaN(c)
+		}
 		if err != nil {
 			d.problems = append(d.problems, Problem{Node: t.Name, Op: "initializer", Reason: err.Error(), Hint: tensorHint(err)})
 			continue
@@ -227,6 +233,9 @@ func decode(m *wModel, baseDir string) (*decoded, error) {
 				continue
 			}
 			c, err := decodeTensor(a.T, baseDir)
+			if err == nil {
+				err = checkNaN(c)
+			}
 			if err != nil {
 				d.problems = append(d.problems, Problem{Node: n.Name, Op: n.OpType, Opset: d.opsets[n.Domain], Reason: fmt.Sprintf("attribute %q: %v", a.Name, err), Hint: tensorHint(err)})
 				continue
@@ -315,9 +324,24 @@ func unmarshalOnnxGo(rec *recorder, b []byte) (err error) {
 	return onnx.NewModel(rec).UnmarshalBinary(b)
 }
 
+// errNaN marks a constant holding NaN: every output it reaches would be NaN,
+// so the model is refused here rather than mis-converted later.
+var errNaN = errors.New("is NaN")
+
+func checkNaN(c *constTensor) error {
+	for i, v := range c.data {
+		if math.IsNaN(v) {
+			return fmt.Errorf("element %d of shape %v %w", i, c.shape, errNaN)
+		}
+	}
+	return nil
+}
+
 func tensorHint(err error) string {
 	s := err.Error()
 	switch {
+	case errors.Is(err, errNaN):
+		return "the weights are corrupt (a diverged training run?); re-export from a good checkpoint"
 	case strings.Contains(s, "escapes"), strings.Contains(s, "relative path"):
 		return "keep external data files next to the model (onnx.save_model(..., location=\"model.onnx.data\"))"
 	case strings.Contains(s, "external data"):

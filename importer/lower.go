@@ -28,6 +28,8 @@ type lowerer struct {
 	// (0 when symbolic).
 	fixedBatch int
 	warnings   []string
+	// folded counts the elements constant folding has produced so far.
+	folded int
 }
 
 func lower(m *wModel, d *decoded, opt Options) (*ann.Graph, error) {
@@ -397,6 +399,11 @@ func (l *lowerer) lowerNode(n *onnxNode) {
 		l.poison(n)
 		return
 	}
+	if l.folded > maxFoldedTotal && l.allConst(n) {
+		l.problem(n, fmt.Sprintf("constant folding has already computed %d elements (more than %d)", l.folded, maxFoldedTotal), hintReexport)
+		l.poison(n)
+		return
+	}
 	for _, in := range n.inputs {
 		if in == "" || l.poisoned[in] {
 			continue
@@ -587,6 +594,7 @@ func (l *lowerer) setConst(n *onnxNode, c *constTensor) error {
 		return fmt.Errorf("folded constant has shape %v but %d values (importer bug)", c.shape, len(c.data))
 	}
 	l.consts[n.outputs[0]] = c
+	l.folded += len(c.data)
 	return nil
 }
 

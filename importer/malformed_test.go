@@ -3,10 +3,13 @@ package importer
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snnconvert/snnconvert/eval/dataset"
 )
@@ -35,6 +38,9 @@ func TestMalformed(t *testing.T) {
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "w.bin"), make([]byte, 48), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	outside := filepath.Join(filepath.Dir(dir), "secret.bin")
@@ -94,6 +100,13 @@ func TestMalformed(t *testing.T) {
 		{"external data missing", ext("missing.bin", 0, 48), []string{"missing.bin", "no such file"}},
 		{"external data short", ext("w.bin", 16, 48), []string{"past the end"}},
 		{"external data wrong size", ext("w.bin", 0, 40), []string{"needs 48 bytes of raw data, found 40"}},
+		{"external data file too large", withInit(func() []byte {
+			// No length: the data runs to the end of the file.
+			b := appendVarint(appendVarint(nil, 1, 3), 1, 4)
+			b = appendString(appendVarint(b, 2, dtFloat), 8, "W")
+			b = appendBytes(b, 13, appendString(appendString(nil, 1, "location"), 2, "big.bin"))
+			return appendVarint(b, 14, 1)
+		}()), []string{`"W" (initializer)`, `needs 48 bytes of raw data, found 4096 in "big.bin"`}},
 		{"every unsupported node listed", newModel(13).input("x", dtFloat, "N", 3, 8, 8).output("y").
 			node("Resize", "up", []string{"x"}, []string{"a"}).
 			node("Relu", "r", []string{"a"}, []string{"b"}).
@@ -125,6 +138,25 @@ func TestMalformed(t *testing.T) {
 			m.nodes = append(m.nodes, appendString(n, 7, "com.example"))
 			return m.bytes()
 		}(), []string{`"q"`, "com.example"}},
+		{"NaN weight", withInit(tensorF("W", []int64{3, 4}, []float32{0, 1, 2, float32(math.NaN()), 4, 5, 6, 7, 8, 9, 10, 11})),
+			[]string{`"W" (initializer)`, "element 3 of shape [3 4] is NaN", "re-export from a good checkpoint"}},
+		{"NaN constant", newModel(13).input("x", dtFloat, "N", 4).output("y").
+			node("Constant", "k", nil, []string{"c"}, aTensor("value", tensorF("", []int64{1}, []float32{float32(math.NaN())}))).
+			node("Add", "add", []string{"x", "c"}, []string{"y"}).bytes(), []string{`node "k" (Constant, opset 13)`, `attribute "value"`, "is NaN"}},
+		{"duplicate initializer", func() []byte {
+			m := validMLP()
+			m.inits = append(m.inits, tensorF("B", []int64{3}, []float32{1, 2, 3}))
+			return m.bytes()
+		}(), []string{`"B" (initializer)`, "used twice"}},
+		{"unnamed initializer", withInit(tensorF("", []int64{3, 4}, make([]float32, 12))), []string{"initializer #0", "has no name"}},
+		{"IR version from the future", func() []byte {
+			m := validMLP()
+			m.ir = 99
+			return m.bytes()
+		}(), []string{"IR version 99"}},
+		{"segmented tensor", withInit(append(tensorF("W", []int64{3, 4}, make([]float32, 12)), appendBytes(nil, 3, nil)...)),
+			[]string{`"W"`, "segmented tensors are not supported"}},
+		{"overlong varint", append(appendVarint(nil, 1, 7), 0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), []string{"not a valid ONNX model"}},
 	}
 	if len(cases) < 20 {
 		t.Fatalf("only %d malformed cases", len(cases))
@@ -153,7 +185,7 @@ func TestMalformed(t *testing.T) {
 
 // fuzzSeeds are the shared corpus models, the bundled models, the synthetic
 // models of this package's tests, and truncated variants of each.
-func fuzzSeeds(f *testing.F) [][]byte {
+func fuzzSeeds(f testing.TB) [][]byte {
 	var seeds [][]byte
 	var files []string
 	for _, pat := range []string{
@@ -190,7 +222,13 @@ func fuzzSeeds(f *testing.F) [][]byte {
 // thousands of times a second: the megabyte corpus models stay in the seed run
 // (plain go test runs every seed), but mutating them mostly re-exercises the
 // same weight decoding at a few executions per second.
-const maxFuzzInput = 256 << 10
+const maxFuzzInput = 32 << 10
+
+// fuzzTimeLimit fails an input that keeps Import busy this long: every size
+// the importer allocates or loops over is bounded by the input, so a 32 KiB
+// input taking seconds is a missing bound (go test -fuzz has no per-input
+// timeout of its own and would just stall).
+const fuzzTimeLimit = 10 * time.Second
 
 // FuzzImport checks that no byte string makes the importer panic (which
 // Import would report as errInternal) or return a graph that fails its own
@@ -204,8 +242,16 @@ func FuzzImport(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if fuzzing && len(data) > maxFuzzInput {
-			return
+		if fuzzing {
+			if len(data) > maxFuzzInput {
+				return
+			}
+			// A panic on the timer goroutine kills the worker, which makes
+			// the fuzzer save the input as a crasher.
+			watchdog := time.AfterFunc(fuzzTimeLimit, func() {
+				panic(fmt.Sprintf("Import still running after %v on a %d-byte input", fuzzTimeLimit, len(data)))
+			})
+			defer watchdog.Stop()
 		}
 		g, err := Import(data, Options{Name: "fuzz.onnx"})
 		if err != nil {

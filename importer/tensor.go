@@ -59,7 +59,7 @@ func (c *constTensor) float32s() []float32 {
 
 // readExternal loads the bytes of an external-data tensor. The location is
 // resolved relative to baseDir and refused when it leaves that directory.
-func readExternal(t *wTensor, baseDir string) ([]byte, error) {
+func readExternal(t *wTensor, baseDir string, want int64) ([]byte, error) {
 	loc, ok := t.External["location"]
 	if !ok || loc == "" {
 		return nil, fmt.Errorf("external data without a location")
@@ -111,6 +111,11 @@ func readExternal(t *wTensor, baseDir string) ([]byte, error) {
 	if off > st.Size() || length > st.Size()-off {
 		return nil, fmt.Errorf("external data %q: offset %d + length %d past the end of the %d-byte file", loc, off, length, st.Size())
 	}
+	if length > want {
+		// Refused before reading, so that a model cannot make the importer
+		// load an arbitrarily large file next to it.
+		return nil, fmt.Errorf("shape %v of %s needs %d bytes of raw data, found %d in %q", t.Dims, dtypeName(t.DataType), want, length, loc)
+	}
 	buf := make([]byte, length)
 	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("external data %q: %w", loc, err)
@@ -128,9 +133,13 @@ func decodeTensor(t *wTensor, baseDir string) (*constTensor, error) {
 	if err != nil {
 		return nil, err
 	}
+	es := elemSize(t.DataType)
+	if es == 0 {
+		return nil, fmt.Errorf("data type %s is not supported", dtypeName(t.DataType))
+	}
 	raw, hasRaw := t.Raw, t.HasRaw
 	if t.Location == 1 || t.External != nil {
-		if raw, err = readExternal(t, baseDir); err != nil {
+		if raw, err = readExternal(t, baseDir, int64(n*es)); err != nil {
 			return nil, err
 		}
 		hasRaw = true
@@ -138,10 +147,6 @@ func decodeTensor(t *wTensor, baseDir string) (*constTensor, error) {
 	c := &constTensor{shape: make([]int, len(t.Dims)), data: make([]float64, 0, min(n, maxPrealloc))}
 	for i, d := range t.Dims {
 		c.shape[i] = int(d)
-	}
-	es := elemSize(t.DataType)
-	if es == 0 {
-		return nil, fmt.Errorf("data type %s is not supported", dtypeName(t.DataType))
 	}
 	switch t.DataType {
 	case dtUint8, dtInt8, dtUint16, dtInt16, dtInt32, dtInt64, dtUint32, dtUint64, dtBool:

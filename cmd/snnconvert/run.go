@@ -49,7 +49,7 @@ func init() {
 	f.Int64Var(&o.seed, "seed", 0, "seed of the poisson encoder")
 	f.IntVar(&o.batch, "batch", 0, "samples fetched per batch (0: 256; results do not depend on it)")
 	f.IntVar(&o.workers, "workers", 0, "simulation goroutines (0: one per core)")
-	f.IntVar(&o.earlyExit, "early-exit", 0, "stop a sample once its prediction has not changed for K steps (0: off)")
+	f.IntVar(&o.earlyExit, "early-exit", 0, "stop a sample once its prediction has not changed for K steps and its readout margin exceeds what the remaining steps could overturn (0: off)")
 	f.IntSliceVar(&o.checkpoints, "checkpoints", nil, "extra steps at which to report accuracy")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	runCmd.RunE = func(cmd *cobra.Command, args []string) error {

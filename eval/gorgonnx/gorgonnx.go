@@ -18,8 +18,29 @@
 //     Conv, Gemm without C and the opset-13 Unsqueeze/Squeeze (axes as an
 //     input); Supported finds these with a wire-level scan of the protobuf
 //     before gorgonia ever sees the model.
+//   - gorgonnx's Min and Max return a typed nil error for any broadcast
+//     failure other than "not implemented", e.g. against a 0-d constant;
+//     [1]-shaped constants broadcast.
 //   - gorgonia panics instead of returning errors in places; every call into
 //     it is wrapped with recover and the panic becomes an error.
+//
+// Where an exact rewrite into ops gorgonnx has exists, it is applied to the
+// ONNX bytes first (rewrite.go; written from the ONNX operator definitions,
+// independent of package convert), and Supported's reason names each node
+// rewritten and how:
+//   - Pad in constant mode with every pad zero (PyTorch emits one in front of
+//     AvgPool2d) → Identity.
+//   - AveragePool with a 2-D kernel, no padding and ceil_mode 0 → Conv with
+//     weight W[c,c,:,:] = 1/(kh·kw) and 0 across channels, no bias; the
+//     channel count is read from the Conv (or graph input) that feeds the
+//     pool through channel-preserving ops. Each output is the window sum
+//     times 1/(kh·kw): the window mean up to float32 rounding of the sum.
+//   - Clip(x, lo, hi) with constant bounds (input or attribute form) →
+//     Max(x, lo) then Min(·, hi), the ONNX definition of Clip; gorgonnx
+//     computes both as x·s + y·(1−s) with s ∈ {0, 1}, exact for finite x.
+//
+// Anything else gorgonnx lacks (a non-zero Pad, a padded or ceil_mode
+// AveragePool, ...) is reported as unsupported with why no rewrite applied.
 //
 // gorgonia is kept behind this package: nothing else in the module imports it.
 package gorgonnx
@@ -58,15 +79,22 @@ var supportedOps = map[string]bool{
 }
 
 // Supported reports whether the gorgonnx backend can run the model, and if
-// not, every reason found (one per offending node or input).
+// not, every reason found (one per offending node or input). A model that
+// runs only after rewrites (see the package doc) is supported with a reason
+// that lists each rewrite.
 func Supported(model []byte) (bool, string) {
+	rw, err := rewrite(model)
+	if err != nil {
+		return false, err.Error()
+	}
+	model = rw.model
 	info, err := scan(model)
 	if err != nil {
 		return false, err.Error()
 	}
 	reasons := info.problems()
 	if len(reasons) > 0 {
-		return false, joinReasons(reasons)
+		return false, joinReasons(append(reasons, rw.refused...))
 	}
 	// A trial run on zeros catches what the scan cannot see: tensor encodings
 	// onnx-go fails to read, and the shape combinations gorgonnx refuses while
@@ -78,6 +106,9 @@ func Supported(model []byte) (bool, string) {
 		if _, err := runChunk(model, append([]int{batch}, sample...), make([]float32, batch*ann.Numel(sample))); err != nil {
 			return false, err.Error()
 		}
+	}
+	if len(rw.applied) > 0 {
+		return true, "rewritten for gorgonnx: " + joinReasons(rw.applied)
 	}
 	return true, ""
 }
@@ -159,12 +190,17 @@ func decode(model []byte) (g *gorgonnx.Graph, m *onnx.Model, err error) {
 // (the model's fixed batch size when it has one, the last chunk zero-padded),
 // each on a freshly decoded graph.
 func Run(model []byte, x *ann.Tensor) (*ann.Tensor, error) {
+	rw, err := rewrite(model)
+	if err != nil {
+		return nil, err
+	}
+	model = rw.model
 	info, err := scan(model)
 	if err != nil {
 		return nil, err
 	}
 	if p := info.problems(); len(p) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrUnsupported, joinReasons(p))
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, joinReasons(append(p, rw.refused...)))
 	}
 	if x == nil || len(x.Shape) < 1 || x.Shape[0] < 1 {
 		return nil, errors.New("gorgonnx: input must be a non-empty [N, ...] batch")
