@@ -31,7 +31,8 @@ func referenceCheck(ctx context.Context, path string, g *ann.Graph, set *dataset
 		rc.Note = err.Error()
 		return rc
 	}
-	if ok, why := gorgonnx.Supported(model); !ok {
+	ok, why := gorgonnx.Supported(model)
+	if !ok {
 		rc.Note = why
 		return rc
 	}
@@ -98,5 +99,10 @@ func referenceCheck(ctx context.Context, path string, g *ann.Graph, set *dataset
 	rc.Agree = samePred && maxDiff <= refTolerance*math.Max(1, maxAbs)
 	rc.Note = fmt.Sprintf("agree = same predictions and max |diff| ≤ %.3g (%g of the largest output)",
 		refTolerance*math.Max(1, maxAbs), refTolerance)
+	if why != "" {
+		// The rewrites gorgonia needed belong in the report: they are part of
+		// what the reference checked.
+		rc.Note += "; " + why
+	}
 	return rc
 }
