@@ -8,7 +8,7 @@
 # networks, random weights, thresholds tuned to ~10% firing, T=32 and 128,
 # batch 64, 2 workers, digit-like and blank inputs, plus the raw scatter-add
 # limit. Part 2: every models/*.onnx converted with `snnconvert convert`
-# (cnn_bn also with --norm channel, as cnn_bn_channel) and run by
+# (cnn_bn also with --norm percentile, as cnn_bn_percentile) and run by
 # BenchmarkBundledSNN on mnist:test:N and on N blank images (analog, batch 64,
 # 2 workers), next to the same source model on the ann executor
 # (BenchmarkBundledANN, batch 64). GOMAXPROCS=2 throughout; on a shared
@@ -35,7 +35,7 @@ convert() { # source, output name, extra flags
 for m in models/*.onnx; do
 	convert "$m" "$(basename "$m" .onnx)"
 done
-convert models/cnn_bn.onnx cnn_bn_channel --norm channel
+convert models/cnn_bn.onnx cnn_bn_percentile --norm percentile
 SNNRT_BUNDLED="$tmp/snn" SNNRT_BUNDLED_N="$N" go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledSNN' -benchtime 1x -count 1 >"$tmp/bundled.txt"
 go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledANN' -benchtime 20x -count 1 >>"$tmp/bundled.txt"
 
