@@ -264,6 +264,11 @@ func BenchmarkBundled(b *testing.B) {
 // poolModel is x [N,2,4,4] → Conv 1x1 (2→2) → op → y, with op built by the
 // caller, as ONNX bytes.
 func poolModel(op []byte, extraInits ...[]byte) []byte {
+	return poolModelOpset(13, op, extraInits...)
+}
+
+// poolModelOpset is poolModel declaring the given ai.onnx opset.
+func poolModelOpset(version uint64, op []byte, extraInits ...[]byte) []byte {
 	var g []byte
 	node := func(b []byte) {
 		g = protowire.AppendTag(g, graphNode, protowire.BytesType)
@@ -302,7 +307,7 @@ func poolModel(op []byte, extraInits ...[]byte) []byte {
 	m := protowire.AppendTag(nil, 1, protowire.VarintType) // ModelProto.ir_version
 	m = protowire.AppendVarint(m, 7)
 	opset := protowire.AppendTag(nil, opsetVer, protowire.VarintType)
-	opset = protowire.AppendVarint(opset, 13)
+	opset = protowire.AppendVarint(opset, version)
 	m = protowire.AppendTag(m, modelOpset, protowire.BytesType)
 	m = protowire.AppendBytes(m, opset)
 	m = protowire.AppendTag(m, modelGraph, protowire.BytesType)
@@ -316,6 +321,15 @@ func encodeIntAttr(name string, v int64) []byte {
 	b = protowire.AppendVarint(b, uint64(v))
 	b = protowire.AppendTag(b, attrType, protowire.VarintType)
 	return protowire.AppendVarint(b, 2) // AttributeProto.INT
+}
+
+func encodeFloatAttr(name string, v float32) []byte {
+	b := protowire.AppendTag(nil, attrName, protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	b = protowire.AppendTag(b, attrFloat, protowire.Fixed32Type)
+	b = protowire.AppendFixed32(b, math.Float32bits(v))
+	b = protowire.AppendTag(b, attrType, protowire.VarintType)
+	return protowire.AppendVarint(b, 1) // AttributeProto.FLOAT
 }
 
 func encodeStringAttr(name, v string) []byte {
@@ -373,6 +387,9 @@ func TestRewrites(t *testing.T) {
 			`node "clip" (Clip): Max(·, -0.25) then Min(·, 0.5)`},
 		{"clip max only", poolModel(encodeNode("clip", "Clip", []string{"c", "", "hi"}, []string{"y"}, nil),
 			encodeFloatTensor("hi", nil, []float32{0.5})), true, `node "clip" (Clip): Min(·, 0.5)`},
+		{"clip opset 6 attributes", poolModelOpset(6, encodeNode("clip", "Clip", []string{"c"}, []string{"y"},
+			[][]byte{encodeFloatAttr("min", -0.25), encodeFloatAttr("max", 0.5)})), true,
+			`node "clip" (Clip): Max(·, -0.25) then Min(·, 0.5)`},
 		{"clip computed bound", poolModel(encodeNode("clip", "Clip", []string{"c", "x"}, []string{"y"}, nil)), false,
 			`no exact rewrite: bound "x" is not a float32 constant`},
 	}

@@ -417,17 +417,10 @@ func parseRWNode(b []byte) (*rwNode, error) {
 					a.floats = append(a.floats, math.Float32frombits(uint32(x)))
 				case num == attrString && typ == protowire.BytesType, num == attrTensor && typ == protowire.BytesType:
 					a.s = string(v)
-				case num == attrInts && typ == protowire.VarintType:
-					a.ints = append(a.ints, int64(x))
-				case num == attrInts && typ == protowire.BytesType:
-					for len(v) > 0 {
-						x, n := protowire.ConsumeVarint(v)
-						if n < 0 {
-							return protowire.ParseError(n)
-						}
-						a.ints = append(a.ints, int64(x))
-						v = v[n:]
-					}
+				case num == attrInts:
+					var err error
+					a.ints, err = appendInts(a.ints, typ, v, x)
+					return err
 				}
 				return nil
 			})
@@ -449,20 +442,12 @@ func tensorDimsAndInts(b []byte) (name string, dims, vals []int64, isInt64 bool,
 		return
 	}
 	err = fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-		switch {
-		case num == tensorDims && typ == protowire.VarintType:
-			dims = append(dims, int64(x))
-		case num == tensorDims && typ == protowire.BytesType:
-			for len(v) > 0 {
-				x, n := protowire.ConsumeVarint(v)
-				if n < 0 {
-					return protowire.ParseError(n)
-				}
-				dims = append(dims, int64(x))
-				v = v[n:]
-			}
+		if num != tensorDims {
+			return nil
 		}
-		return nil
+		var err error
+		dims, err = appendInts(dims, typ, v, x)
+		return err
 	})
 	return
 }

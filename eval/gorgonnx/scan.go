@@ -86,7 +86,7 @@ type modelInfo struct {
 
 // fields walks the top-level fields of a message, calling f for each; f gets
 // the field number, wire type and the raw value (bytes for length-delimited
-// fields, the varint otherwise).
+// fields, the varint or the fixed32/fixed64 bits otherwise).
 func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -101,6 +101,12 @@ func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte,
 			v, n = protowire.ConsumeBytes(b)
 		case protowire.VarintType:
 			x, n = protowire.ConsumeVarint(b)
+		case protowire.Fixed32Type:
+			var u uint32
+			u, n = protowire.ConsumeFixed32(b)
+			x = uint64(u)
+		case protowire.Fixed64Type:
+			x, n = protowire.ConsumeFixed64(b)
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)
 		}
@@ -113,6 +119,26 @@ func fields(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte,
 		}
 	}
 	return nil
+}
+
+// appendInts appends a repeated int64 field's value: one varint, or a packed
+// run of them.
+func appendInts(dst []int64, typ protowire.Type, v []byte, x uint64) ([]int64, error) {
+	if typ == protowire.VarintType {
+		return append(dst, int64(x)), nil
+	}
+	if typ != protowire.BytesType {
+		return dst, nil
+	}
+	for len(v) > 0 {
+		x, n := protowire.ConsumeVarint(v)
+		if n < 0 {
+			return dst, protowire.ParseError(n)
+		}
+		dst = append(dst, int64(x))
+		v = v[n:]
+	}
+	return dst, nil
 }
 
 // scan reads what Supported needs from the model bytes without onnx-go.
@@ -209,17 +235,10 @@ func scanTensor(b []byte) (name string, vals []int64, isInt64 bool, err error) {
 			name = string(v)
 		case num == tensorDataType && typ == protowire.VarintType:
 			isInt64 = x == elemInt64
-		case num == tensorInt64s && typ == protowire.VarintType:
-			vals = append(vals, int64(x))
-		case num == tensorInt64s && typ == protowire.BytesType:
-			for len(v) > 0 {
-				x, n := protowire.ConsumeVarint(v)
-				if n < 0 {
-					return protowire.ParseError(n)
-				}
-				vals = append(vals, int64(x))
-				v = v[n:]
-			}
+		case num == tensorInt64s:
+			var err error
+			vals, err = appendInts(vals, typ, v, x)
+			return err
 		case num == tensorRaw && typ == protowire.BytesType:
 			raw = v
 		}
@@ -237,55 +256,23 @@ func scanTensor(b []byte) (name string, vals []int64, isInt64 bool, err error) {
 	return name, vals, isInt64, err
 }
 
+// scanNode is parseRWNode reduced to what the scan checks.
 func scanNode(b []byte) (nodeInfo, error) {
-	n := nodeInfo{attrs: map[string]bool{}}
-	err := fields(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if typ != protowire.BytesType {
-			return nil
+	rn, err := parseRWNode(b)
+	if err != nil {
+		return nodeInfo{}, err
+	}
+	n := nodeInfo{name: rn.name, op: rn.op, domain: rn.domain, inputs: rn.inputs, outputs: rn.outputs,
+		attrs: map[string]bool{}, group: rn.attrs["group"].i}
+	for name := range rn.attrs {
+		n.attrs[name] = true
+	}
+	if t := rn.attrs["value"].s; t != "" {
+		if _, n.value, n.isInt64, err = scanTensor([]byte(t)); err != nil {
+			return nodeInfo{}, err
 		}
-		switch num {
-		case nodeInput:
-			n.inputs = append(n.inputs, string(v))
-		case nodeOutput:
-			n.outputs = append(n.outputs, string(v))
-		case nodeName:
-			n.name = string(v)
-		case nodeOpType:
-			n.op = string(v)
-		case nodeDomain:
-			n.domain = string(v)
-		case nodeAttr:
-			var name string
-			var i int64
-			var t []byte
-			if err := fields(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-				switch {
-				case num == attrName && typ == protowire.BytesType:
-					name = string(v)
-				case num == attrInt && typ == protowire.VarintType:
-					i = int64(x)
-				case num == attrTensor && typ == protowire.BytesType:
-					t = v
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-			n.attrs[name] = true
-			switch {
-			case name == "group":
-				n.group = i
-			case name == "value" && t != nil:
-				_, vals, isInt, err := scanTensor(t)
-				if err != nil {
-					return err
-				}
-				n.value, n.isInt64 = vals, isInt
-			}
-		}
-		return nil
-	})
-	return n, err
+	}
+	return n, nil
 }
 
 func scanValue(b []byte) (*inputInfo, error) {
