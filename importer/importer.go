@@ -211,9 +211,6 @@ func decode(m *wModel, baseDir string) (*decoded, error) {
 		}
 		seen[t.Name] = true
 		c, err := decodeTensor(t, baseDir)
-		if err == nil {
-			err = checkNaN(c)
-		}
 		if err != nil {
 			d.problems = append(d.problems, Problem{Node: t.Name, Op: "initializer", Reason: err.Error(), Hint: tensorHint(err)})
 			continue
@@ -233,9 +230,6 @@ func decode(m *wModel, baseDir string) (*decoded, error) {
 				continue
 			}
 			c, err := decodeTensor(a.T, baseDir)
-			if err == nil {
-				err = checkNaN(c)
-			}
 			if err != nil {
 				d.problems = append(d.problems, Problem{Node: n.Name, Op: n.OpType, Opset: d.opsets[n.Domain], Reason: fmt.Sprintf("attribute %q: %v", a.Name, err), Hint: tensorHint(err)})
 				continue

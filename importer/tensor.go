@@ -124,8 +124,21 @@ func readExternal(t *wTensor, baseDir string, want int64) ([]byte, error) {
 }
 
 // decodeTensor turns a wire tensor of any supported numeric type into a
-// constTensor, checking that the declared shape matches the stored data.
+// constTensor, checking that the declared shape matches the stored data and
+// that no element is NaN.
 func decodeTensor(t *wTensor, baseDir string) (*constTensor, error) {
+	c, err := decodeValues(t, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNaN(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeValues is decodeTensor without the NaN check.
+func decodeValues(t *wTensor, baseDir string) (*constTensor, error) {
 	if t.Segment {
 		return nil, fmt.Errorf("segmented tensors are not supported")
 	}
