@@ -122,19 +122,9 @@ func TestBatchAndMergeCommands(t *testing.T) {
 // after its first entry, resumed without redoing it, and equal — summaries
 // byte for byte — to an uninterrupted run and to a merge of two shards.
 func TestBatchRealModelResumesAndMerges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end evaluation skipped in -short mode")
-	}
-	quiet = true
+	model := endToEndModel(t, "mlp")
 	t.Setenv(jobIndexEnv, "")
 	os.Unsetenv(jobIndexEnv)
-	model, err := filepath.Abs(filepath.Join("..", "..", "models", "mlp.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("bundled model not trained yet: %v", err)
-	}
 	dir := t.TempDir()
 	manifest := filepath.Join(dir, "sweep.yaml")
 	yaml := "data: mnist:test:64\nT: [4, 16]\nmodels: [{path: " + model + "}]\n" +

@@ -157,14 +157,7 @@ func readTestFile(t *testing.T, path string) []byte {
 // The same story through the real evaluator on a bundled model: record,
 // pass, degrade, fail with exit 1 and a JUnit failure.
 func TestCheckRealModel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end evaluation skipped in -short mode")
-	}
-	quiet = true
-	model := filepath.Join("..", "..", "models", "mlp.onnx")
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("bundled model not trained yet: %v", err)
-	}
+	model := endToEndModel(t, "mlp")
 	dir := t.TempDir()
 	base := filepath.Join(dir, "baseline.json")
 	if code, out := runCheckArgs(t, ciEvaluator, "--write-baseline", base, "--model", model, "--data", "mnist:test:1000", "-T", "32"); code != 0 {

@@ -100,14 +100,7 @@ func TestEvalWritesTableJSONAndReport(t *testing.T) {
 // on the fly with the same settings reports, per-layer correlation included
 // (the layer map is recovered by converting the source again).
 func TestEvalConvertedFileWithSource(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end evaluation skipped in -short mode")
-	}
-	quiet = true
-	model := filepath.Join("..", "..", "models", "mlp.onnx")
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("bundled model missing: %v", err)
-	}
+	model := endToEndModel(t, "mlp")
 	dir := t.TempDir()
 	snn := filepath.Join(dir, "mlp.snn.onnx")
 	co := convertFlags{out: snn, calib: "mnist:train:200", norm: string(normalize.DefaultMethod), percentile: normalize.DefaultPercentile,
@@ -165,14 +158,7 @@ func TestEvalConvertedFileWithSource(t *testing.T) {
 // --auto reports its choice, and the choice is one it can justify: the
 // explanation names the winner first and the held-apart sample count.
 func TestEvalAuto(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end evaluation skipped in -short mode")
-	}
-	quiet = true
-	model := filepath.Join("..", "..", "models", "mlp.onnx")
-	if _, err := os.Stat(model); err != nil {
-		t.Skipf("bundled model missing: %v", err)
-	}
+	model := endToEndModel(t, "mlp")
 	dir := t.TempDir()
 	o := evalFlags{data: "mnist:test:64", ts: []int{4, 8}, calib: "mnist:train:100", vInit: 0.5, auto: true, targetT: 8,
 		jsonOut: filepath.Join(dir, "auto.json")}
@@ -196,4 +182,23 @@ func TestEvalAuto(t *testing.T) {
 	if p := r.Settings.Percentile; r.Settings.Norm == "max" && p != 0 || r.Settings.Norm != "max" && (p < 99 || p > 100) {
 		t.Errorf("chosen norm %s percentile %v", r.Settings.Norm, p)
 	}
+}
+
+// endToEndModel prepares a test that runs the real pipeline on a bundled
+// model: it skips in -short mode or when the model is missing, silences the
+// progress bars, and returns the model's absolute path.
+func endToEndModel(t *testing.T, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end evaluation skipped in -short mode")
+	}
+	quiet = true
+	model, err := filepath.Abs(filepath.Join("..", "..", "models", name+".onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(model); err != nil {
+		t.Skipf("bundled model missing: %v", err)
+	}
+	return model
 }
