@@ -86,15 +86,20 @@ func (o oneSample) Batch(dst []float32, from, n int) error {
 // for one sample. The runtime reports spike counts at the end of a run, not
 // per step, so the sample is run for T = 1, 2, …, S steps and the spikes of
 // step t are the counts after t steps minus those after t−1 (the simulation
-// is deterministic, so the prefix of a longer run equals a shorter run).
+// is deterministic, so the prefix of a longer run equals a shorter run). The
+// network is compiled once for all those runs.
 func recordRaster(net *snnrt.Network, set snnrt.Input, index, maxT int, names []string, o snnRunOptions) (*Raster, error) {
 	layers := pickRasterLayers(names)
 	steps := min(maxT, rasterSteps)
 	rs := &Raster{Sample: index, Steps: steps, Layers: make([]RasterLayer, len(layers))}
+	prog, err := snnrt.Compile(net, snnrt.Encoding(o.encoding), layers)
+	if err != nil {
+		return nil, err
+	}
 	prev := map[string][]int32{}
 	for t := 1; t <= steps; t++ {
-		res, err := snnrt.Run(net, oneSample{set, index}, snnrt.RunOptions{
-			T: t, Encoding: snnrt.Encoding(o.encoding), Seed: o.seed, Record: layers, Workers: 1, Context: o.ctx,
+		res, err := prog.Run(oneSample{set, index}, snnrt.RunOptions{
+			T: t, Seed: o.seed, Workers: 1, Context: o.ctx,
 		})
 		if err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
 func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []float32)
 
 //go:noescape
-func ifStepAVX2(v, cur, th []float32, mask []uint8, zero bool)
+func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 
 // addTo adds src into dst[:len(src)].
 func addTo(dst, src []float32) {
@@ -100,20 +100,21 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 	}
 }
 
-// ifStep updates v[:len(v)&^7] (see ifStepAVX2) and returns how many
-// neurons it did; mask needs len(v)/8 bytes. curP and thP are the periods
-// of cur and th (see period).
-func ifStep(v, cur, th []float32, curP, thP int, mask []uint8, zero bool) int {
+// ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
+// and appends it to act, whose capacity must hold len(v) more entries. p is
+// the common period of cur and th (see period); it returns how many neurons
+// it did.
+func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	if !useAVX2 {
-		return 0
+		return 0, act
 	}
 	n8 := len(v) &^ 7
 	if n8 == 0 {
-		return 0
+		return 0, act
 	}
 	if cur != nil {
-		cur = cur[:curP]
+		cur = cur[:p]
 	}
-	ifStepAVX2(v[:n8], cur, th[:thP], mask[:n8/8], zero)
-	return n8
+	k := ifFireAVX2(v[:n8], cur, th[:p], data[:n8], act[len(act):len(act)+n8], zero)
+	return n8, act[:len(act)+k]
 }

@@ -263,63 +263,121 @@ sdone:
 	RET
 
 // func ifStepAVX2(v, cur, th []float32, mask []uint8, zero bool)
+// func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 // One IF step over len(v) (a multiple of 8) neurons, as ifOp.step does it
 // element by element: x = v + cur (cur may be empty: no constant current);
 // spike where x >= θ; subtract reset x -= θ, or zero reset x = 0; v = x.
-// cur and th are periodic: element i uses cur[i mod len(cur)] and
-// th[i mod len(th)] (lengths are multiples of 8), so a per-channel threshold
-// or bias costs a few cache lines, not a full-size array.
-// mask[b] gets the spike bits of neurons 8b..8b+7 (bit k: neuron 8b+k).
-TEXT ·ifStepAVX2(SB), NOSPLIT, $0-97
+// cur and th share one period: element i uses cur[i mod len(th)] and
+// th[i mod len(th)] (a multiple of 8), so a per-channel threshold or bias
+// costs a few cache lines, not a full-size array. Each spiking neuron i gets
+// data[i] = 1 and its index appended to act (ascending); returns how many.
+TEXT ·ifFireAVX2(SB), NOSPLIT, $0-136
 	MOVQ v_base+0(FP), DI
 	MOVQ v_len+8(FP), CX
 	MOVQ cur_base+24(FP), SI
 	MOVQ cur_len+32(FP), R11
-	SHLQ $2, R11
 	MOVQ th_base+48(FP), DX
 	MOVQ th_len+56(FP), R13
 	SHLQ $2, R13
-	MOVQ mask_base+72(FP), R8
-	MOVBQZX zero+96(FP), R9
+	MOVQ data_base+72(FP), R8
+	MOVQ act_base+96(FP), R14
+	MOVBQZX zero+120(FP), R9
 	XORQ R10, R10
-	XORQ R12, R12
-iloop:
-	CMPQ CX, $8
-	JL   idone
-	VMOVUPS (DI), Y0
+	XORQ BX, BX
 	TESTQ R11, R11
-	JE   inocur
-	VADDPS (SI)(R12*1), Y0, Y0
-	ADDQ $32, R12
-	CMPQ R12, R11
-	JL   inocur
-	XORQ R12, R12
-inocur:
+	JE   fnocur
+
+fcloop:
+	CMPQ CX, $8
+	JL   fdone
+	VMOVUPS (DI), Y0
+	VADDPS (SI)(R10*1), Y0, Y0
 	VMOVUPS (DX)(R10*1), Y1
 	ADDQ $32, R10
 	CMPQ R10, R13
-	JL   ithok
+	JL   fcth
 	XORQ R10, R10
-ithok:
+fcth:
 	VCMPPS $0x1D, Y1, Y0, Y2
 	VMOVMSKPS Y2, AX
-	MOVB AL, (R8)
 	TESTQ AX, AX
-	JE   istore
-	TESTQ R9, R9
-	JNE  izero
-	VANDPS Y2, Y1, Y3
-	VSUBPS Y3, Y0, Y0
-	JMP  istore
-izero:
-	VANDNPS Y0, Y2, Y0
-istore:
+	JNE  fcfire
 	VMOVUPS Y0, (DI)
 	ADDQ $32, DI
-	INCQ R8
+	ADDQ $8, BX
 	SUBQ $8, CX
-	JMP  iloop
-idone:
+	JMP  fcloop
+fcfire:
+	TESTQ R9, R9
+	JNE  fczero
+	VANDPS Y2, Y1, Y3
+	VSUBPS Y3, Y0, Y0
+	JMP  fcstore
+fczero:
+	VANDNPS Y0, Y2, Y0
+fcstore:
+	VMOVUPS Y0, (DI)
+fcbit:
+	BSFQ AX, R11
+	ADDQ BX, R11
+	MOVL R11, (R14)
+	ADDQ $4, R14
+	MOVL $0x3f800000, (R8)(R11*4)
+	LEAQ -1(AX), R12
+	ANDQ R12, AX
+	JNE  fcbit
+	ADDQ $32, DI
+	ADDQ $8, BX
+	SUBQ $8, CX
+	JMP  fcloop
+
+fnocur:
+	CMPQ CX, $8
+	JL   fdone
+	VMOVUPS (DI), Y0
+	VMOVUPS (DX)(R10*1), Y1
+	ADDQ $32, R10
+	CMPQ R10, R13
+	JL   fnth
+	XORQ R10, R10
+fnth:
+	VCMPPS $0x1D, Y1, Y0, Y2
+	VMOVMSKPS Y2, AX
+	TESTQ AX, AX
+	JNE  fnfire
+	ADDQ $32, DI
+	ADDQ $8, BX
+	SUBQ $8, CX
+	JMP  fnocur
+fnfire:
+	TESTQ R9, R9
+	JNE  fnzero
+	VANDPS Y2, Y1, Y3
+	VSUBPS Y3, Y0, Y0
+	JMP  fnstore
+fnzero:
+	VANDNPS Y0, Y2, Y0
+fnstore:
+	VMOVUPS Y0, (DI)
+fnbit:
+	BSFQ AX, R11
+	ADDQ BX, R11
+	MOVL R11, (R14)
+	ADDQ $4, R14
+	MOVL $0x3f800000, (R8)(R11*4)
+	LEAQ -1(AX), R12
+	ANDQ R12, AX
+	JNE  fnbit
+	ADDQ $32, DI
+	ADDQ $8, BX
+	SUBQ $8, CX
+	JMP  fnocur
+
+fdone:
+	MOVQ act_base+96(FP), AX
+	SUBQ AX, R14
+	SHRQ $2, R14
+	MOVQ R14, ret+128(FP)
 	VZEROUPPER
 	RET
 

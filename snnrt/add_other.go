@@ -31,4 +31,6 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 }
 
 // ifStep: no vector version here; ifOp.step does every neuron.
-func ifStep(v, cur, th []float32, curP, thP int, mask []uint8, zero bool) int { return 0 }
+func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
+	return 0, act
+}

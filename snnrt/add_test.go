@@ -135,20 +135,24 @@ func TestIFStepKernel(t *testing.T) {
 					if !withCur {
 						c = nil
 					}
-					mask := make([]uint8, n/8)
-					if ifStep(v, c, th, per, per, mask, zero) != n {
+					data := make([]float32, n)
+					done, act := ifStep(v, c, th, per, data, make([]int32, 3, 3+n), zero)
+					if done != n {
 						if useAVX2 {
 							t.Fatalf("n=%d: vector step did not cover every neuron", n)
 						}
 						continue
 					}
-					var got []int
-					for i := range n {
-						if mask[i/8]>>(i%8)&1 == 1 {
-							got = append(got, i)
+					got := []int{0, 0, 0}
+					for _, a := range act[3:] {
+						got = append(got, int(a))
+					}
+					for i, d := range data {
+						if (d == 1) != slices.Contains(got[3:], i) || (d != 0 && d != 1) {
+							t.Fatalf("n=%d: data[%d] = %v, spikes %v", n, i, d, got[3:])
 						}
 					}
-					if !slices.Equal(v, want) || !slices.Equal(got, spikes) {
+					if !slices.Equal(v, want) || !slices.Equal(got, append([]int{0, 0, 0}, spikes...)) {
 						t.Fatalf("n=%d period=%d zero=%v cur=%v: vector IF step differs from the scalar rule", n, per, zero, withCur)
 					}
 				}

@@ -1,10 +1,8 @@
 package snnrt
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
-	"math/bits"
 )
 
 // kind says how a value evolves over the steps of one sample; the plan picks
@@ -62,7 +60,14 @@ type stepOp interface {
 	// step advances one time step.
 	step()
 	stats() (acs, macs int64)
+	clearStats()
 }
+
+// counters is the synaptic work an op did since the last clearStats.
+type counters struct{ acs, macs int64 }
+
+func (c *counters) stats() (int64, int64) { return c.acs, c.macs }
+func (c *counters) clearStats()           { *c = counters{} }
 
 type plan struct {
 	net      *Network
@@ -384,12 +389,13 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			if p.record[n.Name] {
 				o.counts = make([]int32, len(th))
 			}
-			o.mask = make([]uint8, (len(th)/64+1)*8)
-			o.thP = thP
-			if fused {
-				o.curP = curP
-			} else {
-				o.curP = len(th) &^ 7
+			switch {
+			case fused && fb != nil:
+				o.per = lcm(thP, curP)
+			case o.cur != nil:
+				o.per = len(th) &^ 7
+			default:
+				o.per = thP
 			}
 			w.ifs[idx] = o
 			return o
@@ -446,6 +452,13 @@ func (p *plan) newWorker() *worker {
 	return w
 }
 
+// clearStats zeroes what the worker counted, for its next run.
+func (w *worker) clearStats() {
+	for _, op := range w.ops {
+		op.clearStats()
+	}
+}
+
 // buf returns (allocating on first use) the buffers of a value.
 func (w *worker) buf(name string) *vbuf {
 	name = w.p.root(name)
@@ -471,8 +484,7 @@ type synOp struct {
 	dst      []float32
 	bias     []float32
 	sc       *scratch
-	acs      int64
-	macs     int64
+	counters
 }
 
 func (s *synOp) fillBias() {
@@ -509,7 +521,18 @@ func (s *synOp) step() {
 	}
 }
 
-func (s *synOp) stats() (int64, int64) { return s.acs, s.macs }
+// lcm of two periods, both divisors of the same n&^7, so the result
+// divides it too (0 when n&^7 is: there is no vector part).
+func lcm(a, b int) int {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	g, h := a, b
+	for h != 0 {
+		g, h = h, g%h
+	}
+	return a / g * b
+}
 
 // nextStamp advances a per-op step stamp used to deduplicate output entries
 // without clearing a marker array every step.
@@ -530,7 +553,7 @@ type sumPoolOp struct {
 	kind    kind
 	stamp   []int32
 	cur     int32
-	acs     int64
+	counters
 }
 
 func (s *sumPoolOp) scatter(i int, v float32, sparse bool) {
@@ -580,8 +603,6 @@ func (s *sumPoolOp) step() {
 	}
 }
 
-func (s *sumPoolOp) stats() (int64, int64) { return s.acs, 0 }
-
 // maxPoolOp is DESIGN §2's spiking max pool: each window passes the spikes of
 // its input with the largest spike count so far (this step included), ties
 // to the lowest index. Only windows holding an input that spiked this step
@@ -594,6 +615,7 @@ type maxPoolOp struct {
 	stamp   []int32
 	cur     int32
 	touched []int32
+	counters
 }
 
 // best returns the input of window (output pixel q, channel c) with the
@@ -678,8 +700,6 @@ func (m *maxPoolOp) step() {
 	m.out.act = act
 }
 
-func (m *maxPoolOp) stats() (int64, int64) { return 0, 0 }
-
 // remapOp moves values to new positions: Flatten and Reshape across the
 // channel-last layout, and Concat.
 type remapOp struct {
@@ -687,6 +707,7 @@ type remapOp struct {
 	maps [][]int32
 	out  *vbuf
 	kind kind
+	counters
 }
 
 func (r *remapOp) full() {
@@ -723,8 +744,6 @@ func (r *remapOp) step() {
 	}
 }
 
-func (r *remapOp) stats() (int64, int64) { return 0, 0 }
-
 // addOp is a residual merge: Σ scale_k · input_k.
 type addOp struct {
 	ins    []*vbuf
@@ -733,7 +752,7 @@ type addOp struct {
 	kind   kind
 	stamp  []int32
 	cur    int32
-	acs    int64
+	counters
 }
 
 func (a *addOp) full() {
@@ -774,14 +793,12 @@ func (a *addOp) step() {
 	}
 }
 
-func (a *addOp) stats() (int64, int64) { return a.acs, 0 }
-
 // affineOp is a per-channel scale and shift that could not be folded.
 type affineOp struct {
 	scale, bias []float32
 	in, out     *vbuf
 	kind        kind
-	macs        int64
+	counters
 }
 
 func (a *affineOp) full() {
@@ -817,8 +834,6 @@ func (a *affineOp) step() {
 	}
 }
 
-func (a *affineOp) stats() (int64, int64) { return 0, a.macs }
-
 // ifOp is a layer of integrate-and-fire neurons (DESIGN §2).
 type ifOp struct {
 	v      []float32 // membrane; the fused producer has already scattered into it
@@ -831,12 +846,12 @@ type ifOp struct {
 	out    *vbuf
 	counts []int32
 	spikes int64
-	// mask holds one spike bit per neuron from the vector update, padded
-	// to whole uint64 words.
-	mask []uint8
-	// thP and curP: th and cur repeat with these periods (see period).
-	thP, curP int
+	// per: th and cur both repeat with this period (see period).
+	per int
 }
+
+func (f *ifOp) stats() (int64, int64) { return 0, 0 }
+func (f *ifOp) clearStats()           { f.spikes = 0 }
 
 func (f *ifOp) reset() {
 	copy(f.v, f.v0)
@@ -853,17 +868,7 @@ func (f *ifOp) step() {
 	}
 	v, th := f.v, f.th[:len(f.v)]
 	data := f.out.data[:len(v)]
-	act := f.out.act
-	n8 := ifStep(v, f.cur, th, f.curP, f.thP, f.mask, f.zero)
-	for b := 0; b < n8/8; b += 8 {
-		m := binary.LittleEndian.Uint64(f.mask[b:])
-		for m != 0 {
-			i := b*8 + bits.TrailingZeros64(m)
-			m &= m - 1
-			data[i] = 1
-			act = append(act, int32(i))
-		}
-	}
+	n8, act := ifStep(v, f.cur, th, f.per, data, f.out.act, f.zero)
 	if f.cur != nil {
 		cur := f.cur[:len(v)]
 		for i := n8; i < len(v); i++ {
@@ -902,8 +907,6 @@ func (f *ifOp) step() {
 		}
 	}
 }
-
-func (f *ifOp) stats() (int64, int64) { return 0, 0 }
 
 // readout integrates the output value: V_out[t] = V_out[t-1] + I_out[t].
 type readout struct {

@@ -3,8 +3,10 @@ package snnrt
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -216,13 +218,28 @@ func checkpointSteps(T int, extra []int) ([]int, error) {
 // Samples are independent and run in parallel; every per-sample figure is
 // bit-identical for any Workers and Batch.
 func Run(net *Network, x Input, opt RunOptions) (*RunResult, error) {
-	if opt.T < 1 || opt.T > maxSteps {
-		return nil, fmt.Errorf("T = %d: want 1..%d", opt.T, maxSteps)
+	prog, err := Compile(net, opt.Encoding, opt.Record)
+	if err != nil {
+		return nil, err
 	}
-	if opt.EarlyExit < 0 || opt.Batch < 0 || opt.Workers < 0 {
-		return nil, fmt.Errorf("early exit %d, batch %d, workers %d: must not be negative", opt.EarlyExit, opt.Batch, opt.Workers)
-	}
-	enc := opt.Encoding
+	return prog.Run(x, opt)
+}
+
+// Program is a network compiled for one encoding and one set of recorded
+// layers: shapes checked, kernels built, weights laid out, and the workers'
+// buffers kept between runs. Compiling once pays off when the same network
+// runs many inputs (a raster's single-sample runs, benchmarks, a service);
+// Run may be called from several goroutines at once. Compile copies what it
+// needs, so changing the network afterwards does not change the program.
+type Program struct {
+	p       *plan
+	workers sync.Pool // idle *worker
+}
+
+// Compile prepares net for Program.Run. An empty enc takes the network's
+// default (Meta.Encoding; analog when unset); record names the IF nodes whose
+// per-neuron spike counts every run returns.
+func Compile(net *Network, enc Encoding, record []string) (*Program, error) {
 	if enc == "" {
 		enc = net.Meta.Encoding
 	}
@@ -232,9 +249,75 @@ func Run(net *Network, x Input, opt RunOptions) (*RunResult, error) {
 	if _, err := ParseEncoding(string(enc)); err != nil {
 		return nil, err
 	}
-	p, err := compile(net, enc, opt.Record)
+	p, err := compile(snapshot(net), enc, record)
 	if err != nil {
 		return nil, err
+	}
+	return &Program{p: p}, nil
+}
+
+// snapshot copies the network's structure (nodes, names, shapes, scales);
+// tensors are shared because compile copies their contents into kernels.
+func snapshot(net *Network) *Network {
+	c := *net
+	c.InputShape = slices.Clone(net.InputShape)
+	c.Nodes = make([]*Node, len(net.Nodes))
+	for i, n := range net.Nodes {
+		m := *n
+		m.Inputs = slices.Clone(n.Inputs)
+		m.Scales = slices.Clone(n.Scales)
+		c.Nodes[i] = &m
+	}
+	return &c
+}
+
+// worker hands out an idle worker with its counters at zero.
+func (pr *Program) worker() *worker {
+	if w, ok := pr.workers.Get().(*worker); ok {
+		w.clearStats()
+		return w
+	}
+	return pr.p.newWorker()
+}
+
+// sameSet reports whether names lists exactly the keys of set (in any order,
+// repeats allowed).
+func sameSet(names []string, set map[string]bool) bool {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if !set[n] {
+			return false
+		}
+		seen[n] = true
+	}
+	return len(seen) == len(set)
+}
+
+// recordList is the recorded IF nodes, sorted.
+func (p *plan) recordList() []string {
+	return slices.Sorted(maps.Keys(p.record))
+}
+
+// Encoding is the input encoding the program was compiled for.
+func (pr *Program) Encoding() Encoding { return pr.p.enc }
+
+// Run simulates every sample of x. opt.Encoding and opt.Record, when set,
+// must match what the program was compiled with.
+func (pr *Program) Run(x Input, opt RunOptions) (*RunResult, error) {
+	p := pr.p
+	net := p.net
+	if opt.T < 1 || opt.T > maxSteps {
+		return nil, fmt.Errorf("T = %d: want 1..%d", opt.T, maxSteps)
+	}
+	if opt.EarlyExit < 0 || opt.Batch < 0 || opt.Workers < 0 {
+		return nil, fmt.Errorf("early exit %d, batch %d, workers %d: must not be negative", opt.EarlyExit, opt.Batch, opt.Workers)
+	}
+	enc := p.enc
+	if opt.Encoding != "" && opt.Encoding != enc {
+		return nil, fmt.Errorf("network %q: compiled for %s encoding, run asked for %s", net.Name, enc, opt.Encoding)
+	}
+	if opt.Record != nil && !sameSet(opt.Record, p.record) {
+		return nil, fmt.Errorf("network %q: compiled to record %v, run asked for %v", net.Name, p.recordList(), opt.Record)
 	}
 	if got := numel(x.SampleShape()); got != p.inN {
 		return nil, fmt.Errorf("network %q: input %q wants samples of shape %v (%d values), data has shape %v (%d values)",
@@ -257,7 +340,7 @@ func Run(net *Network, x Input, opt RunOptions) (*RunResult, error) {
 		r.Readout[c] = make([]float32, N*p.numOut)
 		r.Predictions[c] = make([]int, N)
 	}
-	if len(opt.Record) > 0 {
+	if len(p.record) > 0 {
 		r.NeuronSpikes = map[string][]int32{}
 		for _, n := range p.ifNodes {
 			if p.record[n.Name] {
@@ -284,8 +367,13 @@ func Run(net *Network, x Input, opt RunOptions) (*RunResult, error) {
 	}
 	workers := make([]*worker, nw)
 	for i := range workers {
-		workers[i] = p.newWorker()
+		workers[i] = pr.worker()
 	}
+	defer func() {
+		for _, w := range workers {
+			pr.workers.Put(w)
+		}
+	}()
 	buf := make([]float32, batch*p.inN)
 	start := time.Now()
 	for from := 0; from < N; from += batch {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -565,5 +566,88 @@ func TestReadoutBound(t *testing.T) {
 	}
 	if p.exitBound != nil {
 		t.Fatalf("readout straight on rate-encoded input: bound %v, want none", p.exitBound)
+	}
+}
+
+// TestProgramReuse: a compiled program run again, concurrently, or after the
+// network it came from was changed, gives exactly what a fresh Run gives on
+// the original network (statistics included: reused workers start at zero).
+func TestProgramReuse(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 1))
+	net := mergeTestNet(r)
+	in := testInputs(r, net.InputShape, 23)
+	opt := RunOptions{T: 24, Batch: 5, Workers: 2, Record: net.IFNames()}
+	want, err := Run(net, in, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := Compile(net, "", net.IFNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range net.Nodes {
+		if n.Op == OpIF {
+			n.Threshold[0] *= 3
+		}
+		for i := range n.Scales {
+			n.Scales[i] *= -1
+		}
+	}
+	changed, err := Run(net, in, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sameResult(want, changed) == nil {
+		t.Fatal("changing thresholds and scales changed nothing: the test cannot tell a snapshot from a live view")
+	}
+	results := make([]*RunResult, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = prog.Run(in, RunOptions{T: 24, Batch: 4 + i}) })
+	}
+	wg.Wait()
+	again, err := prog.Run(in, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, res := range append(results, again) {
+		if i < len(errs) && errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if err := sameResult(want, res); err != nil {
+			t.Fatalf("run %d of the program: %v", i, err)
+		}
+	}
+	if want.ACs == 0 || again.ACs != want.ACs || again.MACs != want.MACs {
+		t.Fatalf("ACs %d MACs %d after reuse, want %d and %d", again.ACs, again.MACs, want.ACs, want.MACs)
+	}
+}
+
+func TestProgramRefusesOtherSettings(t *testing.T) {
+	net := mergeTestNet(rand.New(rand.NewPCG(8, 2)))
+	in := testInputs(rand.New(rand.NewPCG(8, 3)), net.InputShape, 2)
+	prog, err := Compile(net, EncodingRate, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prog.Encoding() != EncodingRate {
+		t.Fatalf("encoding %s, want rate", prog.Encoding())
+	}
+	for _, c := range []struct {
+		opt  RunOptions
+		want string
+	}{
+		{RunOptions{T: 4, Encoding: EncodingPoisson}, "compiled for rate encoding, run asked for poisson"},
+		{RunOptions{T: 4, Record: net.IFNames()[:1]}, "compiled to record [], run asked for"},
+		{RunOptions{T: 0}, "T = 0"},
+	} {
+		_, err := prog.Run(in, c.opt)
+		if err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one containing %q", c.opt, err, c.want)
+		}
+	}
+	if _, err := prog.Run(in, RunOptions{T: 4, Encoding: EncodingRate, Record: []string{}}); err != nil {
+		t.Errorf("matching settings refused: %v", err)
 	}
 }
