@@ -101,7 +101,8 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 }
 
 // ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
-// and appends it to act, whose capacity must hold len(v) more entries. p is
+// (unless data is nil) and appends it to act, whose capacity must hold
+// len(v) more entries. p is
 // the common period of cur and th (see period); it returns how many neurons
 // it did.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
@@ -115,6 +116,9 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 	if cur != nil {
 		cur = cur[:p]
 	}
-	k := ifFireAVX2(v[:n8], cur, th[:p], data[:n8], act[len(act):len(act)+n8], zero)
+	if data != nil {
+		data = data[:n8]
+	}
+	k := ifFireAVX2(v[:n8], cur, th[:p], data, act[len(act):len(act)+n8], zero)
 	return n8, act[:len(act)+k]
 }

@@ -136,7 +136,12 @@ func TestIFStepKernel(t *testing.T) {
 						c = nil
 					}
 					data := make([]float32, n)
+					v2 := slices.Clone(v)
 					done, act := ifStep(v, c, th, per, data, make([]int32, 3, 3+n), zero)
+					_, act2 := ifStep(v2, c, th, per, nil, make([]int32, 0, n), zero)
+					if !slices.Equal(v, v2) || !slices.Equal(act[3:], act2) {
+						t.Fatalf("n=%d: the step without a data array differs", n)
+					}
 					if done != n {
 						if useAVX2 {
 							t.Fatalf("n=%d: vector step did not cover every neuron", n)

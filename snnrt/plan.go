@@ -25,10 +25,16 @@ const (
 type vbuf struct {
 	data []float32
 	act  []int32
+	// dataless: data is never written (see valueInfo.dataless).
+	dataless bool
 }
 
 // clearActive zeroes the entries listed last step and empties the list.
 func (b *vbuf) clearActive() {
+	if b.dataless {
+		b.act = b.act[:0]
+		return
+	}
 	for _, a := range b.act {
 		b.data[a] = 0
 	}
@@ -40,6 +46,9 @@ type valueInfo struct {
 	n      int
 	kind   kind
 	binary bool // sparse and every listed entry is exactly 1
+	// dataless: a binary value every consumer reads through its list alone
+	// (see markDataless), so its data array stays zero and untouched.
+	dataless bool
 	alias  string
 	// slot >= 0: the value is never materialised; its producer scatters
 	// straight into accumulator slot (the membrane of its one IF consumer, or
@@ -185,6 +194,7 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 		}
 		p.record[r] = true
 	}
+	p.markDataless()
 	ov := p.vals[net.Output]
 	p.numOut = ov.n
 	p.exitBound = p.readoutBound()
@@ -254,9 +264,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			widest = max(widest, len(w))
 		}
 		out.peak, out.signed = x.peak*float64(widest), x.signed
-		kd := x.kind
+		kd, bin := x.kind, x.binary
 		p.add(n, func(w *worker) stepOp {
-			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, stamp: make([]int32, out.n)}
+			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, stamp: make([]int32, out.n)}
 		})
 	case OpSpikeMaxPool:
 		if x.kind == kindDense {
@@ -298,8 +308,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		names := append([]string(nil), n.Inputs...)
 		p.add(n, func(w *worker) stepOp {
 			r := &remapOp{maps: maps, out: w.buf(n.Output), kind: kd}
-			for _, nm := range names {
+			for i, nm := range names {
 				r.ins = append(r.ins, w.buf(nm))
+				r.bins = append(r.bins, ins[i].binary)
 			}
 			return r
 		})
@@ -406,6 +417,38 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	return nil
 }
 
+// markDataless finds the IF outputs read only through their spike lists: by
+// Conv and Dense scatters, sum pools and sparse remaps, which all take a
+// listed entry of a binary value as 1. Their spikes need not be written to
+// (and cleared from) a full-size array every step, which keeps the caches
+// for membranes and weights.
+func (p *plan) markDataless() {
+	readers := map[string][]*Node{}
+	for _, n := range p.net.Nodes {
+		for _, in := range n.Inputs {
+			r := p.root(in)
+			readers[r] = append(readers[r], n)
+		}
+	}
+	for _, n := range p.ifNodes {
+		if p.root(p.net.Output) == n.Output {
+			continue
+		}
+		ok := true
+		for _, c := range readers[n.Output] {
+			switch c.Op {
+			case OpConv, OpDense, OpSumPool:
+			case OpFlatten, OpReshape, OpConcat:
+				out := p.vals[c.Output]
+				ok = ok && (out.alias != "" || out.kind == kindSparse)
+			default:
+				ok = false
+			}
+		}
+		p.vals[n.Output].dataless = ok
+	}
+}
+
 func inShapes(v []*valueInfo) [][]int {
 	s := make([][]int, len(v))
 	for i := range v {
@@ -466,7 +509,7 @@ func (w *worker) buf(name string) *vbuf {
 		return b
 	}
 	v := w.p.vals[name]
-	b := &vbuf{data: make([]float32, v.n)}
+	b := &vbuf{data: make([]float32, v.n), dataless: v.dataless}
 	if v.kind == kindSparse {
 		b.act = make([]int32, 0, v.n)
 	}
@@ -551,6 +594,7 @@ type sumPoolOp struct {
 	g       *poolGeom
 	in, out *vbuf
 	kind    kind
+	binary  bool // the input is binary: a listed entry is 1
 	stamp   []int32
 	cur     int32
 	counters
@@ -596,7 +640,11 @@ func (s *sumPoolOp) step() {
 		s.out.clearActive()
 		nextStamp(&s.cur, s.stamp)
 		for _, a := range s.in.act {
-			s.scatter(int(a), s.in.data[a], true)
+			v := float32(1)
+			if !s.binary {
+				v = s.in.data[a]
+			}
+			s.scatter(int(a), v, true)
 		}
 	case kindDense:
 		s.full()
@@ -704,6 +752,7 @@ func (m *maxPoolOp) step() {
 // channel-last layout, and Concat.
 type remapOp struct {
 	ins  []*vbuf
+	bins []bool // input k is binary: a listed entry is 1
 	maps [][]int32
 	out  *vbuf
 	kind kind
@@ -735,7 +784,11 @@ func (r *remapOp) step() {
 			m := r.maps[k]
 			for _, a := range in.act {
 				o := m[a]
-				r.out.data[o] = in.data[a]
+				if r.bins[k] {
+					r.out.data[o] = 1
+				} else {
+					r.out.data[o] = in.data[a]
+				}
 				r.out.act = append(r.out.act, o)
 			}
 		}
@@ -868,6 +921,9 @@ func (f *ifOp) step() {
 	}
 	v, th := f.v, f.th[:len(f.v)]
 	data := f.out.data[:len(v)]
+	if f.out.dataless {
+		data = nil
+	}
 	n8, act := ifStep(v, f.cur, th, f.per, data, f.out.act, f.zero)
 	if f.cur != nil {
 		cur := f.cur[:len(v)]
@@ -879,7 +935,9 @@ func (f *ifOp) step() {
 				} else {
 					x -= th[i]
 				}
-				data[i] = 1
+				if data != nil {
+					data[i] = 1
+				}
 				act = append(act, int32(i))
 			}
 			v[i] = x
@@ -893,7 +951,9 @@ func (f *ifOp) step() {
 				} else {
 					x -= th[i]
 				}
-				data[i] = 1
+				if data != nil {
+					data[i] = 1
+				}
 				act = append(act, int32(i))
 				v[i] = x
 			}

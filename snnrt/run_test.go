@@ -65,6 +65,47 @@ func mergeTestNet(r *rand.Rand) *Network {
 	}}
 }
 
+// datalessTestNet has spikes read only through their lists (by a sum pool, a
+// concat, a conv and a dense layer) next to spikes a max pool and an Add
+// need as values; see TestDatalessValues.
+func datalessTestNet(r *rand.Rand) *Network {
+	return &Network{Name: "datalesstest", Input: "x", InputShape: []int{2, 6, 6}, Output: "logits", Nodes: []*Node{
+		{Name: "c1", Op: OpConv, Inputs: []string{"x"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 3, 2, 3, 3), B: dyadicTensor(r, -0.25, 0.5, 3), Pads: []int{1, 1, 1, 1}},
+		ifNode("if1", "c1", "s1", thresholds(r, 3), ResetSubtract, 0.5),
+		{Name: "sp", Op: OpSumPool, Inputs: []string{"s1"}, Output: "sp", Kernel: []int{2, 2}, Strides: []int{2, 2}},
+		{Name: "c2", Op: OpConv, Inputs: []string{"sp"}, Output: "c2", W: dyadicTensor(r, -0.5, 0.75, 3, 3, 3, 3), Pads: []int{1, 1, 1, 1}},
+		ifNode("if2", "c2", "s2", thresholds(r, 3), ResetSubtract, 0.5),
+		{Name: "c3", Op: OpConv, Inputs: []string{"s1"}, Output: "c3", W: dyadicTensor(r, -0.5, 0.75, 3, 3, 2, 2), Strides: []int{2, 2}},
+		ifNode("if3", "c3", "s3", thresholds(r, 1), ResetZero, 0.5),
+		{Name: "cat", Op: OpConcat, Inputs: []string{"s2", "s3"}, Output: "cat", Axis: 0},
+		{Name: "mp", Op: OpSpikeMaxPool, Inputs: []string{"s3"}, Output: "mp", Kernel: []int{3, 3}, Strides: []int{3, 3}},
+		{Name: "c4", Op: OpConv, Inputs: []string{"cat"}, Output: "c4", W: dyadicTensor(r, -0.5, 0.75, 4, 6, 3, 3), B: dyadicTensor(r, -0.25, 0.5, 4)},
+		ifNode("if4", "c4", "s4", thresholds(r, 4), ResetSubtract, 0.5),
+		{Name: "fl", Op: OpFlatten, Inputs: []string{"s4"}, Output: "f"},
+		{Name: "flm", Op: OpFlatten, Inputs: []string{"mp"}, Output: "fm"},
+		{Name: "d1", Op: OpDense, Inputs: []string{"fm"}, Output: "d1", W: dyadicTensor(r, -0.5, 0.75, 4, 3)},
+		ifNode("if5", "d1", "s5", thresholds(r, 4), ResetSubtract, 0.5),
+		{Name: "add", Op: OpAdd, Inputs: []string{"f", "s5"}, Output: "sum", Scales: []float32{1, 0.5}},
+		{Name: "d2", Op: OpDense, Inputs: []string{"sum"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 4), B: dyadicTensor(r, -0.25, 0.25, 10)},
+	}}
+}
+
+// TestDatalessValues: exactly the spikes that no consumer reads as values
+// skip their data array (the results are checked by TestMatchesReference).
+func TestDatalessValues(t *testing.T) {
+	net := datalessTestNet(rand.New(rand.NewPCG(1, 1)))
+	p, err := compile(net, EncodingAnalog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"s1": true, "s2": true, "s3": false, "s4": false, "s5": false}
+	for v, dl := range want {
+		if p.vals[v].dataless != dl {
+			t.Errorf("%s: dataless %v, want %v", v, p.vals[v].dataless, dl)
+		}
+	}
+}
+
 func mlpTestNet(r *rand.Rand) *Network {
 	return &Network{Name: "mlptest", Input: "x", InputShape: []int{20}, Output: "logits", Nodes: []*Node{
 		{Name: "d1", Op: OpDense, Inputs: []string{"x"}, Output: "d1", W: dyadicTensor(r, -0.5, 0.75, 16, 20), B: dyadicTensor(r, -0.25, 0.5, 16)},
@@ -87,7 +128,7 @@ func testInputs(r *rand.Rand, shape []int, n int) *Samples {
 // simulator; with exact arithmetic the readout at every step and every
 // neuron's spike count must be identical.
 func TestMatchesReference(t *testing.T) {
-	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet}
+	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet}
 	encs := []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson}
 	const T = 24
 	for ni, mk := range nets {
