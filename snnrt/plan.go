@@ -49,7 +49,7 @@ type valueInfo struct {
 	// dataless: a binary value every consumer reads through its list alone
 	// (see markDataless), so its data array stays zero and untouched.
 	dataless bool
-	alias  string
+	alias    string
 	// slot >= 0: the value is never materialised; its producer scatters
 	// straight into accumulator slot (the membrane of its one IF consumer, or
 	// the readout) and fusedBias is added there every step.
