@@ -2,7 +2,7 @@
 # bench.sh — snnrt benchmarks on 2 cores, printed as tables.
 #
 #   scripts/bench.sh                 synthetic networks + bundled models
-#   BENCHTIME=5x N=1000 scripts/bench.sh
+#   BENCHTIME=5s N=2000 scripts/bench.sh
 #
 # Part 1 (go test -bench in snnrt): hand-built mlp/lenet5/cnn_bn-shaped
 # networks, random weights, thresholds tuned to ~10% firing, T=32 and 128,
@@ -10,13 +10,14 @@
 # limit. Part 2: every models/*.onnx converted with `snnconvert convert`
 # (cnn_bn also with --norm percentile, as cnn_bn_percentile) and run by
 # BenchmarkBundledSNN on mnist:test:N and on N blank images (analog, batch 64,
-# 2 workers), next to the same source model on the ann executor
+# 2 workers; each network compiled once, outside the timing), next to the
+# same source model on the ann executor
 # (BenchmarkBundledANN, batch 64). GOMAXPROCS=2 throughout; on a shared
 # machine every figure is a lower bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOMAXPROCS=2
-BENCHTIME=${BENCHTIME:-3x}
+BENCHTIME=${BENCHTIME:-2s}
 N=${N:-1000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -70,19 +71,21 @@ for k, v in rows.items():
 print()
 snn = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledSNN/")
 ann = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledANN/")
-print("%-16s %4s %9s %10s %12s %9s %10s %9s %10s %12s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit",
-      "allocs/op", "blank/dig", "ANN img/s", "SNN/(T·ANN)"))
+print("%-18s %4s %9s %10s %12s %9s %10s %9s %9s %10s %12s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit",
+      "allocs/op", "blank/dig", "spk b/d", "ANN img/s", "SNN/(T·ANN)"))
 for k, v in snn.items():
     if not k.endswith("/digit"):
         continue
     model, t = k.split("/")[0], int(k.split("/")[1][2:])
     b = snn.get(k[:-len("digit")] + "blank")
-    a = ann.get(model.replace("_channel", ""), {}).get("images/s", 0)
-    print("%-16s %4d %8.2f%% %10.0f %12.3g %s %10.0f %9s %10s %12s" % (model, t, 100 * v["accuracy"], v["images/s"], v["events/s"],
+    a = ann.get(model.replace("_percentile", ""), {}).get("images/s", 0)
+    print("%-18s %4d %8.2f%% %10.0f %12.3g %s %10.0f %9s %9s %10s %12s" % (model, t, 100 * v["accuracy"], v["images/s"], v["events/s"],
           pct(v["events/s"]), v.get("allocs/op", 0), "%.1f%%" % (100 * v["images/s"] / b["images/s"]) if b else "-",
+          "%.1f%%" % (100 * b["spikes/image"] / v["spikes/image"]) if b and v.get("spikes/image") else "-",
           "%.0f" % a if a else "-", "%.3f" % (a / (t * v["images/s"])) if a else "-"))
 print()
 print("allocs/op is per Run of 64 (synthetic) or N (bundled) images: buffers and results; the step loop itself")
-print("allocates nothing (TestNoAllocInStepLoop). blank/dig: cost of a blank input relative to a digit at the same T.")
+print("allocates nothing (TestNoAllocInStepLoop). blank/dig: cost of a blank input relative to a digit at the same T;")
+print("spk b/d: the blank input's spikes relative to the digit's (biases make blank inputs fire).")
 print("SNN/(T·ANN): SNN time per image divided by T times the ANN executor's time per image.")
 PY

@@ -4,6 +4,8 @@
 // In: a *Network (built by package convert, or read from a *.snn.onnx file by
 // Read) and encoded input images.
 // Out: per-checkpoint readouts, spike statistics, synaptic operation counts.
+// Compile turns a Network into a reusable Program (kernels built once); Run
+// compiles and runs in one call.
 //
 // The semantics are version 1 of ../shared/DESIGN.md §2 (copied into
 // docs/ARCHITECTURE.md); the file format is §3. snnrt imports no other package

@@ -3,6 +3,7 @@ package snnrt
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // kind says how a value evolves over the steps of one sample; the plan picks
@@ -276,10 +277,11 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		out.binary = x.binary
 		out.peak, out.signed = x.peak, x.signed
 		g := newPoolGeom(n, x.shape, shape)
+		lead0 := g.leaders0(out.n)
 		kd := x.kind
 		p.add(n, func(w *worker) stepOp {
-			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd,
-				count: make([]float32, x.n), stamp: make([]int32, out.n), touched: make([]int32, 0, out.n)}
+			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, lead0: lead0, lead: slices.Clone(lead0),
+				count: make([]float32, x.n), stamp: make([]int32, out.n), touched: make([]int32, 0, out.n+1)}
 		})
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
@@ -653,24 +655,39 @@ func (s *sumPoolOp) step() {
 
 // maxPoolOp is DESIGN §2's spiking max pool: each window passes the spikes of
 // its input with the largest spike count so far (this step included), ties
-// to the lowest index. Only windows holding an input that spiked this step
-// can emit, so only those are re-evaluated.
+// to the lowest index. Counts only grow, so each window keeps its leader's
+// rank key (see rank), which only grows too: an input that gains count takes
+// the lead exactly when its new key is larger, one integer max per window
+// and no rescan. Only windows holding an input that spiked this step can
+// emit, so only those are looked at.
 type maxPoolOp struct {
 	g       *poolGeom
 	in, out *vbuf
 	kind    kind
 	count   []float32
-	stamp   []int32
-	cur     int32
-	touched []int32
+	// lead[o] is the rank key of output o's window leader; lead0 holds the
+	// keys at count zero (the lowest index leads).
+	lead, lead0 []uint64
+	stamp       []int32
+	cur         int32
+	touched     []int32
 	counters
 }
+
+// rank orders (count, input) pairs as the max-pool rule does: a larger count
+// first, then a lower index. Counts are sums of |spike values|, never
+// negative or NaN, so their float32 bits order like their values.
+func rank(count float32, i int32) uint64 {
+	return uint64(math.Float32bits(count))<<32 | uint64(math.MaxUint32-uint32(i))
+}
+
+// leader is the input index a rank key holds.
+func leader(key uint64) int32 { return int32(math.MaxUint32 - uint32(key)) }
 
 // best returns the input of window (output pixel q, channel c) with the
 // largest vals entry, the first in ascending order on ties; -1 when the
 // window lies entirely in the padding.
-func (m *maxPoolOp) best(q, c int, vals []float32) int {
-	g := m.g
+func (g *poolGeom) best(q, c int, vals []float32) int {
 	best := -1
 	var bv float32
 	for _, p := range g.win[q] {
@@ -682,13 +699,27 @@ func (m *maxPoolOp) best(q, c int, vals []float32) int {
 	return best
 }
 
+// leaders0 is every output's leader key when all counts are zero; windows
+// that lie entirely in the padding (never touched) get 0.
+func (g *poolGeom) leaders0(n int) []uint64 {
+	lead := make([]uint64, n)
+	for o := range lead {
+		q := o / g.c
+		if w := g.win[q]; len(w) > 0 {
+			lead[o] = rank(0, w[0]*int32(g.c)+int32(o-q*g.c))
+		}
+	}
+	return lead
+}
+
 func (m *maxPoolOp) reset() {
 	clear(m.count)
+	copy(m.lead, m.lead0)
 	if m.kind == kindConst {
 		g := m.g
 		for o := range m.out.data {
 			q := g.odiv.div(o)
-			if b := m.best(q, o-q*g.c, m.in.data); b >= 0 {
+			if b := g.best(q, o-q*g.c, m.in.data); b >= 0 {
 				m.out.data[o] = m.in.data[b]
 			} else {
 				m.out.data[o] = 0
@@ -707,40 +738,34 @@ func (m *maxPoolOp) step() {
 	cur := nextStamp(&m.cur, m.stamp)
 	g := m.g
 	nc := g.c
-	count, stamp, in := m.count, m.stamp, m.in.data
-	touched := m.touched[:0]
+	count, lead, stamp, in := m.count, m.lead, m.stamp, m.in.data
+	// touched has room for every output plus one: each window is written at
+	// the end and kept (nt advanced) only the first time this step.
+	touched := m.touched[:cap(m.touched)]
+	nt := 0
 	for _, a := range m.in.act {
-		v := in[a]
-		if v < 0 {
-			v = -v
-		}
-		count[a] += v
+		ca := count[a] + float32(math.Abs(float64(in[a])))
+		count[a] = ca
+		ka := rank(ca, a)
 		i := int(a)
 		pix := g.cdiv.div(i)
 		c := i - pix*nc
 		for _, op := range g.outs[pix] {
 			o := int(op)*nc + c
+			lead[o] = max(lead[o], ka)
+			touched[nt] = int32(o)
 			if stamp[o] != cur {
-				stamp[o] = cur
-				touched = append(touched, int32(o))
+				nt++
 			}
+			stamp[o] = cur
 		}
 	}
+	touched = touched[:nt]
 	m.touched = touched
 	out := m.out.data
 	act := m.out.act
 	for _, o := range touched {
-		q := g.odiv.div(int(o))
-		c := int(o) - q*nc
-		b := -1
-		var bv float32
-		for _, p := range g.win[q] {
-			i := int(p)*nc + c
-			if b < 0 || count[i] > bv {
-				b, bv = i, count[i]
-			}
-		}
-		if v := in[b]; v != 0 {
+		if v := in[leader(lead[o])]; v != 0 {
 			out[o] = v
 			act = append(act, o)
 		}

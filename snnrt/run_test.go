@@ -106,6 +106,21 @@ func TestDatalessValues(t *testing.T) {
 	}
 }
 
+// poolTestNet has overlapping spiking max pools (3×3 stride 2 with padding,
+// and 2×2 stride 1) on spikes with dyadic thresholds, so that windows share
+// inputs and counts tie often; the leaders kept per window must match a
+// rescan of every window.
+func poolTestNet(r *rand.Rand) *Network {
+	return &Network{Name: "pooltest", Input: "x", InputShape: []int{2, 7, 7}, Output: "logits", Nodes: []*Node{
+		{Name: "c1", Op: OpConv, Inputs: []string{"x"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 3, 2, 3, 3), B: dyadicTensor(r, 0, 0.5, 3), Pads: []int{1, 1, 1, 1}},
+		ifNode("if1", "c1", "s1", []float32{0.5, 0.25, 1}, ResetSubtract, 0),
+		{Name: "mp1", Op: OpSpikeMaxPool, Inputs: []string{"s1"}, Output: "m1", Kernel: []int{3, 3}, Strides: []int{2, 2}, Pads: []int{1, 1, 1, 1}},
+		{Name: "mp2", Op: OpSpikeMaxPool, Inputs: []string{"m1"}, Output: "m2", Kernel: []int{2, 2}, Strides: []int{1, 1}},
+		{Name: "fl", Op: OpFlatten, Inputs: []string{"m2"}, Output: "f"},
+		{Name: "d", Op: OpDense, Inputs: []string{"f"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 27)},
+	}}
+}
+
 func mlpTestNet(r *rand.Rand) *Network {
 	return &Network{Name: "mlptest", Input: "x", InputShape: []int{20}, Output: "logits", Nodes: []*Node{
 		{Name: "d1", Op: OpDense, Inputs: []string{"x"}, Output: "d1", W: dyadicTensor(r, -0.5, 0.75, 16, 20), B: dyadicTensor(r, -0.25, 0.5, 16)},
@@ -128,7 +143,7 @@ func testInputs(r *rand.Rand, shape []int, n int) *Samples {
 // simulator; with exact arithmetic the readout at every step and every
 // neuron's spike count must be identical.
 func TestMatchesReference(t *testing.T) {
-	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet}
+	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet, poolTestNet}
 	encs := []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson}
 	const T = 24
 	for ni, mk := range nets {
