@@ -5,7 +5,7 @@ import "golang.org/x/sys/cpu"
 // The scatter inner loops and the IF update in AVX2 assembly: 8 floats per
 // instruction. Results are bit-identical to the Go loops (one rounding per
 // add and per multiply, in the same order).
-var useAVX2 = cpu.X86.HasAVX2
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
 //go:noescape
 func addToAVX2(dst, src []float32)
@@ -27,6 +27,25 @@ func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []
 
 //go:noescape
 func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
+
+//go:noescape
+func ifPackAVX2(v, cur, th []float32, act, pack []int32, zero bool) int
+
+// packTable[8m+k] is the position of the k-th set bit of the byte m (the
+// rest of the row is padding), for ifPackAVX2's branch-free spike lists.
+var packTable = func() []int32 {
+	t := make([]int32, 256*8)
+	for m := range 256 {
+		k := 0
+		for b := range 8 {
+			if m>>b&1 == 1 {
+				t[8*m+k] = int32(b)
+				k++
+			}
+		}
+	}
+	return t
+}()
 
 // addTo adds src into dst[:len(src)].
 func addTo(dst, src []float32) {
@@ -102,7 +121,8 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 
 // ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
 // (unless data is nil) and appends it to act, whose capacity must hold
-// len(v) more entries. p is
+// len(v) more entries (len(v)+8 for the branch-free kernel, which needs no
+// data). p is
 // the common period of cur and th (see period); it returns how many neurons
 // it did.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
@@ -116,9 +136,14 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 	if cur != nil {
 		cur = cur[:p]
 	}
-	if data != nil {
-		data = data[:n8]
+	var k int
+	if data == nil && cap(act)-len(act) >= n8+8 {
+		k = ifPackAVX2(v[:n8], cur, th[:p], act[len(act):len(act)+n8+8], packTable, zero)
+	} else {
+		if data != nil {
+			data = data[:n8]
+		}
+		k = ifFireAVX2(v[:n8], cur, th[:p], data, act[len(act):len(act)+n8], zero)
 	}
-	k := ifFireAVX2(v[:n8], cur, th[:p], data, act[len(act):len(act)+n8], zero)
 	return n8, act[:len(act)+k]
 }

@@ -388,6 +388,75 @@ fdone:
 	VZEROUPPER
 	RET
 
+// func ifPackAVX2(v, cur, th []float32, act, pack []int32, zero bool) int
+// ifFireAVX2 for spikes that need no data array, without a data-dependent
+// branch: each block's spike mask selects a row of pack (the positions of
+// its set bits, in order), which plus the block's first index is stored as
+// 8 indices at the end of act; the end then moves by the mask's popcount.
+// act needs 8 entries of room beyond the last spike.
+TEXT ·ifPackAVX2(SB), NOSPLIT, $0-136
+	MOVQ v_base+0(FP), DI
+	MOVQ v_len+8(FP), CX
+	MOVQ cur_base+24(FP), SI
+	MOVQ cur_len+32(FP), R11
+	TESTQ R11, R11
+	JNE  phascur
+	XORQ SI, SI
+phascur:
+	MOVQ th_base+48(FP), DX
+	MOVQ th_len+56(FP), R13
+	SHLQ $2, R13
+	MOVQ act_base+72(FP), R14
+	MOVQ pack_base+96(FP), R8
+	MOVBQZX zero+120(FP), R9
+	XORQ R10, R10
+	VPXOR Y5, Y5, Y5
+	MOVL $8, AX
+	MOVQ AX, X6
+	VPBROADCASTD X6, Y6
+ploop:
+	CMPQ CX, $8
+	JL   pdone
+	VMOVUPS (DI), Y0
+	TESTQ SI, SI
+	JE   pnocur
+	VADDPS (SI)(R10*1), Y0, Y0
+pnocur:
+	VMOVUPS (DX)(R10*1), Y1
+	ADDQ $32, R10
+	CMPQ R10, R13
+	JL   pthok
+	XORQ R10, R10
+pthok:
+	VCMPPS $0x1D, Y1, Y0, Y2
+	VMOVMSKPS Y2, AX
+	TESTQ R9, R9
+	JNE  pzero
+	VANDPS Y2, Y1, Y3
+	VSUBPS Y3, Y0, Y0
+	JMP  pstore
+pzero:
+	VANDNPS Y0, Y2, Y0
+pstore:
+	VMOVUPS Y0, (DI)
+	POPCNTQ AX, R11
+	SHLQ $5, AX
+	VMOVDQU (R8)(AX*1), Y4
+	VPADDD Y5, Y4, Y4
+	VMOVDQU Y4, (R14)
+	LEAQ (R14)(R11*4), R14
+	VPADDD Y6, Y5, Y5
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  ploop
+pdone:
+	MOVQ act_base+72(FP), AX
+	SUBQ AX, R14
+	SHRQ $2, R14
+	MOVQ R14, ret+128(FP)
+	VZEROUPPER
+	RET
+
 // func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
 // addRowsAVX2(dst[rows[2r]:][:n], w[rows[2r+1]:], offs) for every pair r:
 // one call for all the output rows one run of conv events reaches.

@@ -513,7 +513,8 @@ func (w *worker) buf(name string) *vbuf {
 	v := w.p.vals[name]
 	b := &vbuf{data: make([]float32, v.n), dataless: v.dataless}
 	if v.kind == kindSparse {
-		b.act = make([]int32, 0, v.n)
+		// 8 more: the IF kernel stores whole blocks of 8 indices.
+		b.act = make([]int32, 0, v.n+8)
 	}
 	w.bufs[name] = b
 	return b
