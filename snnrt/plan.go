@@ -278,10 +278,10 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		out.peak, out.signed = x.peak, x.signed
 		g := newPoolGeom(n, x.shape, shape)
 		lead0 := g.leaders0(out.n)
-		kd := x.kind
+		kd, bin := x.kind, x.binary
 		p.add(n, func(w *worker) stepOp {
-			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, lead0: lead0, lead: slices.Clone(lead0),
-				count: make([]float32, x.n), stamp: make([]int32, out.n), touched: make([]int32, 0, out.n+1)}
+			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, lead0: lead0, lead: slices.Clone(lead0),
+				count: make([]float32, x.n), stamp: make([]int32, out.n+x.n), nOut: out.n, touched: make([]int32, 0, out.n+1)}
 		})
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
@@ -420,8 +420,8 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 }
 
 // markDataless finds the IF outputs read only through their spike lists: by
-// Conv and Dense scatters, sum pools and sparse remaps, which all take a
-// listed entry of a binary value as 1. Their spikes need not be written to
+// Conv and Dense scatters, sum and spiking max pools and sparse remaps, which
+// all take a listed entry of a binary value as 1. Their spikes need not be written to
 // (and cleared from) a full-size array every step, which keeps the caches
 // for membranes and weights.
 func (p *plan) markDataless() {
@@ -439,7 +439,7 @@ func (p *plan) markDataless() {
 		ok := true
 		for _, c := range readers[n.Output] {
 			switch c.Op {
-			case OpConv, OpDense, OpSumPool:
+			case OpConv, OpDense, OpSumPool, OpSpikeMaxPool:
 			case OpFlatten, OpReshape, OpConcat:
 				out := p.vals[c.Output]
 				ok = ok && (out.alias != "" || out.kind == kindSparse)
@@ -669,9 +669,14 @@ type maxPoolOp struct {
 	// lead[o] is the rank key of output o's window leader; lead0 holds the
 	// keys at count zero (the lowest index leads).
 	lead, lead0 []uint64
-	stamp       []int32
-	cur         int32
-	touched     []int32
+	// stamp[:nOut] marks the windows touched this step, stamp[nOut:] the
+	// inputs that spiked this step, so that a binary input's data array is
+	// never read.
+	stamp   []int32
+	nOut    int
+	cur     int32
+	touched []int32
+	binary  bool // the input is binary: a listed entry is 1
 	counters
 }
 
@@ -739,14 +744,20 @@ func (m *maxPoolOp) step() {
 	cur := nextStamp(&m.cur, m.stamp)
 	g := m.g
 	nc := g.c
-	count, lead, stamp, in := m.count, m.lead, m.stamp, m.in.data
+	count, lead, in := m.count, m.lead, m.in.data
+	stamp, fired := m.stamp[:m.nOut], m.stamp[m.nOut:]
 	// touched has room for every output plus one: each window is written at
 	// the end and kept (nt advanced) only the first time this step.
 	touched := m.touched[:cap(m.touched)]
 	nt := 0
 	for _, a := range m.in.act {
-		ca := count[a] + float32(math.Abs(float64(in[a])))
+		v := float32(1)
+		if !m.binary {
+			v = float32(math.Abs(float64(in[a])))
+		}
+		ca := count[a] + v
 		count[a] = ca
+		fired[a] = cur
 		ka := rank(ca, a)
 		i := int(a)
 		pix := g.cdiv.div(i)
@@ -766,7 +777,11 @@ func (m *maxPoolOp) step() {
 	out := m.out.data
 	act := m.out.act
 	for _, o := range touched {
-		if v := in[leader(lead[o])]; v != 0 {
+		if l := leader(lead[o]); fired[l] == cur {
+			v := float32(1)
+			if !m.binary {
+				v = in[l]
+			}
 			out[o] = v
 			act = append(act, o)
 		}
