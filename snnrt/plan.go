@@ -598,33 +598,27 @@ type sumPoolOp struct {
 	in, out *vbuf
 	kind    kind
 	binary  bool // the input is binary: a listed entry is 1
-	stamp   []int32
-	cur     int32
+	// stamp[o] == cur: output o is listed already this step.
+	stamp []int32
+	cur   int32
 	counters
 }
 
-func (s *sumPoolOp) scatter(i int, v float32, sparse bool) {
-	g := s.g
-	pix := g.cdiv.div(i)
-	c := i - pix*g.c
-	outs := g.outs[pix]
-	for _, op := range outs {
-		o := int(op)*g.c + c
-		if sparse && s.stamp[o] != s.cur {
-			s.stamp[o] = s.cur
-			s.out.act = append(s.out.act, int32(o))
-		}
-		s.out.data[o] += v
-	}
-	s.acs += int64(len(outs))
-}
-
+// full pools a whole value (constant or dense input).
 func (s *sumPoolOp) full() {
-	clear(s.out.data)
+	g := s.g
+	out := s.out.data
+	clear(out)
 	for i, v := range s.in.data {
-		if v != 0 {
-			s.scatter(i, v, false)
+		if v == 0 {
+			continue
 		}
+		pix := g.cdiv.div(i)
+		c := i - pix*g.c
+		for _, op := range g.outs[pix] {
+			out[int(op)*g.c+c] += v
+		}
+		s.acs += int64(len(g.outs[pix]))
 	}
 }
 
@@ -641,14 +635,36 @@ func (s *sumPoolOp) step() {
 	switch s.kind {
 	case kindSparse:
 		s.out.clearActive()
-		nextStamp(&s.cur, s.stamp)
+		cur := nextStamp(&s.cur, s.stamp)
+		g := s.g
+		nc := g.c
+		out, in, stamp, bin := s.out.data, s.in.data, s.stamp, s.binary
+		// act has room for every output plus one: each window is written at
+		// the end and kept (na advanced) only the first time this step.
+		act := s.out.act[:cap(s.out.act)]
+		na, acs := 0, 0
 		for _, a := range s.in.act {
 			v := float32(1)
-			if !s.binary {
-				v = s.in.data[a]
+			if !bin {
+				v = in[a]
 			}
-			s.scatter(int(a), v, true)
+			i := int(a)
+			pix := g.cdiv.div(i)
+			c := i - pix*nc
+			outs := g.outs[pix]
+			for _, op := range outs {
+				o := int(op)*nc + c
+				out[o] += v
+				act[na] = int32(o)
+				if stamp[o] != cur {
+					na++
+				}
+				stamp[o] = cur
+			}
+			acs += len(outs)
 		}
+		s.acs += int64(acs)
+		s.out.act = act[:na]
 	case kindDense:
 		s.full()
 	}
