@@ -224,6 +224,12 @@ type convKernel struct {
 	// contiguous add of n·O floats: far fewer, longer inner loops.
 	wsf   []float32
 	spans []span // per input x
+	// pixRows[pixOff[p]:pixOff[p+1]] are the (dst, weight) offset pairs of
+	// the rows an event at input pixel p reaches on the flipped path, and
+	// pixN[p] their length: built once, not per step.
+	pixRows []int32
+	pixOff  []int32
+	pixN    []int32
 	// cdiv divides an internal index by c (its pixel), ydiv a pixel by w.
 	cdiv, ydiv divider
 }
@@ -275,6 +281,19 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 			}
 			hi := taps[len(taps)-1] // taps are in increasing kx, so decreasing ox
 			k.spans[x] = span{f0: int32(kw - 1 - int(hi.k)), o0: hi.o, n: int32(len(taps))}
+		}
+		k.pixOff = make([]int32, 1, in[1]*in[2]+1)
+		k.pixN = make([]int32, in[1]*in[2])
+		for y := range in[1] {
+			for x := range in[2] {
+				sp := k.spans[x]
+				f0 := int(sp.f0) * k.o
+				for _, r := range k.rows[y] {
+					k.pixRows = append(k.pixRows, int32((int(r.o)*k.ow+int(sp.o0))*k.o), int32(f0+int(r.k)*k.kw*k.o))
+				}
+				k.pixOff = append(k.pixOff, int32(len(k.pixRows)))
+				k.pixN[y*in[2]+x] = sp.n * int32(k.o)
+			}
 		}
 	}
 	return k
@@ -328,21 +347,18 @@ func (k *convKernel) one(dst []float32, i int, v float32, binary bool) int64 {
 // gets all their weight rows in one addRows, in event order. vals == nil:
 // binary events.
 func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c0 int, sc *scratch) int64 {
-	y := k.ydiv.div(p)
-	x := p - y*k.w
-	rs := k.rows[y]
-	rows := sc.rows[:0]
+	var rows []int32
 	var n int
 	var w []float32
 	if k.spans != nil {
-		sp := k.spans[x]
-		n = int(sp.n) * k.o
-		f0 := int(sp.f0) * k.o
-		for _, r := range rs {
-			rows = append(rows, int32((int(r.o)*k.ow+int(sp.o0))*k.o), int32(f0+int(r.k)*k.kw*k.o))
-		}
+		rows = k.pixRows[k.pixOff[p]:k.pixOff[p+1]]
+		n = int(k.pixN[p])
 		w = k.wsf
 	} else {
+		y := k.ydiv.div(p)
+		x := p - y*k.w
+		rs := k.rows[y]
+		rows = sc.rows[:0]
 		n = k.og
 		gOff := (c0 / k.cg) * k.og
 		cs := k.cols[x]
@@ -354,13 +370,13 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 			}
 		}
 		w = k.ws
+		sc.rows = rows
 	}
 	if vals == nil {
 		addRowsMulti(dst, w, n, rows, offs)
 	} else {
 		addRowsMultiScaled(dst, w, n, rows, offs, vals)
 	}
-	sc.rows = rows
 	return int64(len(offs)*len(rows)/2) * int64(n)
 }
 
