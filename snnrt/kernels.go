@@ -385,27 +385,34 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scratch) int64 {
 	var n int64
 	stride := int32(k.kh * k.kw * k.og)
+	offs, vals := sc.offs[:cap(sc.offs)], sc.vals[:cap(sc.vals)]
 	for j := 0; j < len(act); {
 		i := int(act[j])
 		p := k.cdiv.div(i)
-		lo := p * k.c
-		c0 := i - lo
+		lo := int32(p * k.c)
+		c0 := i - int(lo)
+		base := lo
 		if k.cg != k.c {
-			lo += c0 / k.cg * k.cg
+			lo += int32(c0 / k.cg * k.cg)
 		}
-		hi := lo + k.cg
-		offs := sc.offs[:0]
-		vals := sc.vals[:0]
-		for ; j < len(act) && int(act[j]) >= lo && int(act[j]) < hi; j++ {
-			offs = append(offs, (act[j]-int32(p*k.c))*stride)
-			if data != nil {
-				vals = append(vals, data[act[j]])
+		hi := lo + int32(k.cg)
+		m := 0
+		for ; j < len(act); j++ {
+			a := act[j]
+			if a < lo || a >= hi {
+				break
 			}
+			offs[m] = (a - base) * stride
+			if data != nil {
+				vals[m] = data[a]
+			}
+			m++
 		}
-		if data == nil {
-			vals = nil
+		var v []float32
+		if data != nil {
+			v = vals[:m]
 		}
-		n += k.group(dst, p, offs, vals, c0, sc)
+		n += k.group(dst, p, offs[:m], v, c0, sc)
 	}
 	return n
 }
