@@ -36,11 +36,14 @@ loop8:
 	SUBQ $8, CX
 	JMP  loop8
 tail:
+	// Scalar ops in VEX form: a legacy SSE instruction while the upper
+	// halves of the Y registers are live cost ~130 ns per call here (a
+	// 30-float addScaled: 138 ns with MOVSS/ADDSS, 15 ns with VMOVSS/VADDSS).
 	TESTQ CX, CX
 	JE    done
-	MOVSS (SI), X0
-	ADDSS (DI), X0
-	MOVSS X0, (DI)
+	VMOVSS (SI), X0
+	VADDSS (DI), X0, X0
+	VMOVSS X0, (DI)
 	ADDQ $4, SI
 	ADDQ $4, DI
 	DECQ CX
@@ -82,10 +85,10 @@ loop8s:
 tails:
 	TESTQ CX, CX
 	JE    dones
-	MOVSS (SI), X0
-	MULSS X7, X0
-	ADDSS (DI), X0
-	MOVSS X0, (DI)
+	VMOVSS (SI), X0
+	VMULSS X7, X0, X0
+	VADDSS (DI), X0, X0
+	VMOVSS X0, (DI)
 	ADDQ $4, SI
 	ADDQ $4, DI
 	DECQ CX
@@ -412,7 +415,7 @@ phascur:
 	XORQ R10, R10
 	VPXOR Y5, Y5, Y5
 	MOVL $8, AX
-	MOVQ AX, X6
+	VMOVQ AX, X6
 	VPBROADCASTD X6, Y6
 ploop:
 	CMPQ CX, $8
