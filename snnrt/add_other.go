@@ -2,6 +2,9 @@
 
 package snnrt
 
+// useAVX2 is false off amd64: the Go loops do all the work.
+var useAVX2 = false
+
 // addTo adds src into dst[:len(src)].
 func addTo(dst, src []float32) { addToGo(dst, src) }
 

@@ -625,6 +625,43 @@ func TestReadoutBound(t *testing.T) {
 	}
 }
 
+// TestPortableKernels: with the AVX2 kernels switched off (as on other
+// CPUs and architectures) every test network gives bit for bit the same
+// results, statistics included.
+func TestPortableKernels(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 here: the portable kernels are the only ones, and the other tests cover them")
+	}
+	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet, poolTestNet}
+	for ni, mk := range nets {
+		net := mk(rand.New(rand.NewPCG(uint64(ni), 9)))
+		for _, n := range net.Nodes {
+			if n.W != nil {
+				for i := range n.W.Data {
+					n.W.Data[i] *= 1.0137 // not dyadic: rounding order must agree too
+				}
+			}
+		}
+		in := testInputs(rand.New(rand.NewPCG(uint64(ni), 10)), net.InputShape, 9)
+		for _, enc := range []Encoding{EncodingAnalog, EncodingPoisson} {
+			opt := RunOptions{T: 20, Encoding: enc, Seed: 3, Record: net.IFNames()}
+			vec, err := Run(net, in, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			useAVX2 = false
+			scalar, err := Run(net, in, opt)
+			useAVX2 = true
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sameResult(vec, scalar); err != nil {
+				t.Fatalf("%s/%s: AVX2 and portable kernels differ: %v", net.Name, enc, err)
+			}
+		}
+	}
+}
+
 // TestProgramReuse: a compiled program run again, concurrently, or after the
 // network it came from was changed, gives exactly what a fresh Run gives on
 // the original network (statistics included: reused workers start at zero).
