@@ -421,9 +421,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 
 // markDataless finds the IF outputs read only through their spike lists: by
 // Conv and Dense scatters, sum and spiking max pools and sparse remaps, which
-// all take a listed entry of a binary value as 1. Their spikes need not be written to
-// (and cleared from) a full-size array every step, which keeps the caches
-// for membranes and weights.
+// all take a listed entry of a binary value as 1. Their spikes need not be
+// written to (and cleared from) a full-size array every step, which keeps
+// the caches for membranes and weights.
 func (p *plan) markDataless() {
 	readers := map[string][]*Node{}
 	for _, n := range p.net.Nodes {
