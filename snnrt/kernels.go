@@ -445,6 +445,10 @@ type poolGeom struct {
 	outs [][]int32
 	// win[q]: input pixels of output pixel q's window, in ascending order.
 	win [][]int32
+	// one[i], when windows do not overlap (stride ≥ kernel, the usual
+	// pool): the output element input element i reaches, or -1 for none;
+	// the pools' event loops then take one lookup per event.
+	one []int32
 	// cdiv splits an input index into pixel and channel, odiv an output one.
 	cdiv, odiv divider
 }
@@ -464,6 +468,20 @@ func newPoolGeom(n *Node, in, out []int) *poolGeom {
 					pg.outs[y*w+x] = append(pg.outs[y*w+x], int32(op))
 					pg.win[op] = append(pg.win[op], int32(y*w+x))
 				}
+			}
+		}
+	}
+	for _, o := range pg.outs {
+		if len(o) > 1 {
+			return pg
+		}
+	}
+	pg.one = make([]int32, h*w*c)
+	for p, o := range pg.outs {
+		for ch := range c {
+			pg.one[p*c+ch] = -1
+			if len(o) == 1 {
+				pg.one[p*c+ch] = o[0]*int32(c) + int32(ch)
 			}
 		}
 	}

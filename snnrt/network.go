@@ -19,7 +19,9 @@
 //
 // Choices where DESIGN §2 leaves room, fixed here:
 //   - The spiking max pool compares spike counts including the current step,
-//     so a window's first spike passes at once.
+//     so a window's first spike passes at once. On a constant value (a max
+//     pool applied to the analog input itself) it takes each window's largest
+//     value, as the ANN's max pool does.
 //   - rate and poisson input events carry sign(x)·max|x| of the sample, so the
 //     mean input equals x and analog-calibrated thresholds stay valid. A rate
 //     train with phase 1/2 spikes floor(t·|x|/max|x| + 1/2) times in t steps.

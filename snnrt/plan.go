@@ -643,6 +643,28 @@ func (s *sumPoolOp) step() {
 		// the end and kept (na advanced) only the first time this step.
 		act := s.out.act[:cap(s.out.act)]
 		na, acs := 0, 0
+		if one := g.one; one != nil {
+			for _, a := range s.in.act {
+				v := float32(1)
+				if !bin {
+					v = in[a]
+				}
+				o := one[a]
+				if o < 0 {
+					continue
+				}
+				out[o] += v
+				act[na] = o
+				if stamp[o] != cur {
+					na++
+				}
+				stamp[o] = cur
+				acs++
+			}
+			s.acs += int64(acs)
+			s.out.act = act[:na]
+			return
+		}
 		for _, a := range s.in.act {
 			v := float32(1)
 			if !bin {
@@ -766,6 +788,29 @@ func (m *maxPoolOp) step() {
 	// the end and kept (nt advanced) only the first time this step.
 	touched := m.touched[:cap(m.touched)]
 	nt := 0
+	if one := g.one; one != nil {
+		for _, a := range m.in.act {
+			v := float32(1)
+			if !m.binary {
+				v = float32(math.Abs(float64(in[a])))
+			}
+			ca := count[a] + v
+			count[a] = ca
+			fired[a] = cur
+			o := one[a]
+			if o < 0 {
+				continue
+			}
+			lead[o] = max(lead[o], rank(ca, a))
+			touched[nt] = o
+			if stamp[o] != cur {
+				nt++
+			}
+			stamp[o] = cur
+		}
+		m.emit(touched[:nt], cur)
+		return
+	}
 	for _, a := range m.in.act {
 		v := float32(1)
 		if !m.binary {
@@ -788,8 +833,13 @@ func (m *maxPoolOp) step() {
 			stamp[o] = cur
 		}
 	}
-	touched = touched[:nt]
-	m.touched = touched
+	m.emit(touched[:nt], cur)
+}
+
+// emit passes, for every window touched this step, its leader's spike when
+// the leader fired this step.
+func (m *maxPoolOp) emit(touched []int32, cur int32) {
+	lead, fired, in := m.lead, m.stamp[m.nOut:], m.in.data
 	out := m.out.data
 	act := m.out.act
 	for _, o := range touched {
