@@ -122,9 +122,8 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 // ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
 // (unless data is nil) and appends it to act, whose capacity must hold
 // len(v) more entries (len(v)+8 for the branch-free kernel, which needs no
-// data). p is
-// the common period of cur and th (see period); it returns how many neurons
-// it did.
+// data). p is the common period of cur and th (see period). It returns how
+// many neurons it did and the extended act.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	if !useAVX2 {
 		return 0, act

@@ -445,9 +445,9 @@ type poolGeom struct {
 	outs [][]int32
 	// win[q]: input pixels of output pixel q's window, in ascending order.
 	win [][]int32
-	// one[i], when windows do not overlap (stride ≥ kernel, the usual
-	// pool): the output element input element i reaches, or -1 for none;
-	// the pools' event loops then take one lookup per event.
+	// one[i], when no input pixel is in two windows (stride ≥ kernel, the
+	// usual pool): the output element input element i reaches, or -1 for
+	// none; the pools' event loops then take one lookup per event.
 	one []int32
 	// cdiv splits an input index into pixel and channel, odiv an output one.
 	cdiv, odiv divider
