@@ -14,12 +14,6 @@ func addToAVX2(dst, src []float32)
 func addScaledAVX2(dst, src []float32, v float32)
 
 //go:noescape
-func addRowsAVX2(dst, w []float32, offs []int32)
-
-//go:noescape
-func addRowsScaledAVX2(dst, w []float32, offs []int32, vals []float32)
-
-//go:noescape
 func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
 
 //go:noescape
@@ -65,13 +59,19 @@ func addScaled(dst, src []float32, v float32) {
 	addScaledGo(dst, src, v)
 }
 
+// oneRow is the (dst, weight) offset pair of a single row at the start of
+// both, for addRows through the multi-row kernels. Read only.
+var oneRow = []int32{0, 0}
+
 // addRows adds w[o:o+len(dst)] into dst for each o in offs, in order. The
 // caller guarantees o+len(dst) <= len(w) for every offset.
 func addRows(dst, w []float32, offs []int32) {
 	n8 := 0
 	if useAVX2 {
 		n8 = len(dst) &^ 7
-		addRowsAVX2(dst[:n8], w, offs)
+		if n8 > 0 {
+			addRowsMultiAVX2(dst, w, n8, oneRow, offs)
+		}
 	}
 	addRowsGo(dst, w, offs, n8)
 }
@@ -81,7 +81,9 @@ func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
 	n8 := 0
 	if useAVX2 {
 		n8 = len(dst) &^ 7
-		addRowsScaledAVX2(dst[:n8], w, offs, vals[:len(offs)])
+		if n8 > 0 {
+			addRowsMultiScaledAVX2(dst, w, n8, oneRow, offs, vals[:len(offs)])
+		}
 	}
 	addRowsScaledGo(dst, w, offs, vals, n8)
 }

@@ -97,175 +97,6 @@ dones:
 	VZEROUPPER
 	RET
 
-// func addRowsAVX2(dst, w []float32, offs []int32)
-// For i < len(dst) (a multiple of 8): dst[i] = (dst[i] + w[offs[0]+i]) +
-// w[offs[1]+i] + …, added in the order of offs, so each element sees exactly
-// the additions of one addTo per offset. The dst block stays in registers
-// while every row is added: one load and one store per element, not one per row.
-TEXT ·addRowsAVX2(SB), NOSPLIT, $0-72
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), CX
-	MOVQ w_base+24(FP), SI
-	MOVQ offs_base+48(FP), R8
-	MOVQ offs_len+56(FP), R9
-rblk64:
-	CMPQ CX, $64
-	JL   rblk32
-	VMOVUPS (DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS 64(DI), Y2
-	VMOVUPS 96(DI), Y3
-	VMOVUPS 128(DI), Y4
-	VMOVUPS 160(DI), Y5
-	VMOVUPS 192(DI), Y6
-	VMOVUPS 224(DI), Y7
-	XORQ BX, BX
-rin64:
-	CMPQ BX, R9
-	JGE  rout64
-	MOVLQSX (R8)(BX*4), AX
-	LEAQ (SI)(AX*4), DX
-	VADDPS (DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
-	VADDPS 96(DX), Y3, Y3
-	VADDPS 128(DX), Y4, Y4
-	VADDPS 160(DX), Y5, Y5
-	VADDPS 192(DX), Y6, Y6
-	VADDPS 224(DX), Y7, Y7
-	INCQ BX
-	JMP  rin64
-rout64:
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	VMOVUPS Y2, 64(DI)
-	VMOVUPS Y3, 96(DI)
-	VMOVUPS Y4, 128(DI)
-	VMOVUPS Y5, 160(DI)
-	VMOVUPS Y6, 192(DI)
-	VMOVUPS Y7, 224(DI)
-	ADDQ $256, DI
-	ADDQ $256, SI
-	SUBQ $64, CX
-	JMP  rblk64
-rblk32:
-	CMPQ CX, $32
-	JL   rblk8
-	VMOVUPS (DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS 64(DI), Y2
-	VMOVUPS 96(DI), Y3
-	XORQ BX, BX
-rin32:
-	CMPQ BX, R9
-	JGE  rout32
-	MOVLQSX (R8)(BX*4), AX
-	LEAQ (SI)(AX*4), DX
-	VADDPS (DX), Y0, Y0
-	VADDPS 32(DX), Y1, Y1
-	VADDPS 64(DX), Y2, Y2
-	VADDPS 96(DX), Y3, Y3
-	INCQ BX
-	JMP  rin32
-rout32:
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	VMOVUPS Y2, 64(DI)
-	VMOVUPS Y3, 96(DI)
-	ADDQ $128, DI
-	ADDQ $128, SI
-	SUBQ $32, CX
-	JMP  rblk32
-rblk8:
-	CMPQ CX, $8
-	JL   rdone
-	VMOVUPS (DI), Y0
-	XORQ BX, BX
-rin8:
-	CMPQ BX, R9
-	JGE  rout8
-	MOVLQSX (R8)(BX*4), AX
-	VADDPS (SI)(AX*4), Y0, Y0
-	INCQ BX
-	JMP  rin8
-rout8:
-	VMOVUPS Y0, (DI)
-	ADDQ $32, DI
-	ADDQ $32, SI
-	SUBQ $8, CX
-	JMP  rblk8
-rdone:
-	VZEROUPPER
-	RET
-
-// func addRowsScaledAVX2(dst, w []float32, offs []int32, vals []float32)
-// As addRowsAVX2 with row j scaled by vals[j]: multiply, then add (no FMA),
-// as addScaled rounds.
-TEXT ·addRowsScaledAVX2(SB), NOSPLIT, $0-96
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), CX
-	MOVQ w_base+24(FP), SI
-	MOVQ offs_base+48(FP), R8
-	MOVQ offs_len+56(FP), R9
-	MOVQ vals_base+72(FP), R10
-sblk32:
-	CMPQ CX, $32
-	JL   sblk8
-	VMOVUPS (DI), Y0
-	VMOVUPS 32(DI), Y1
-	VMOVUPS 64(DI), Y2
-	VMOVUPS 96(DI), Y3
-	XORQ BX, BX
-sin32:
-	CMPQ BX, R9
-	JGE  sout32
-	MOVLQSX (R8)(BX*4), AX
-	LEAQ (SI)(AX*4), DX
-	VBROADCASTSS (R10)(BX*4), Y8
-	VMULPS (DX), Y8, Y4
-	VMULPS 32(DX), Y8, Y5
-	VMULPS 64(DX), Y8, Y6
-	VMULPS 96(DX), Y8, Y7
-	VADDPS Y4, Y0, Y0
-	VADDPS Y5, Y1, Y1
-	VADDPS Y6, Y2, Y2
-	VADDPS Y7, Y3, Y3
-	INCQ BX
-	JMP  sin32
-sout32:
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	VMOVUPS Y2, 64(DI)
-	VMOVUPS Y3, 96(DI)
-	ADDQ $128, DI
-	ADDQ $128, SI
-	SUBQ $32, CX
-	JMP  sblk32
-sblk8:
-	CMPQ CX, $8
-	JL   sdone
-	VMOVUPS (DI), Y0
-	XORQ BX, BX
-sin8:
-	CMPQ BX, R9
-	JGE  sout8
-	MOVLQSX (R8)(BX*4), AX
-	VBROADCASTSS (R10)(BX*4), Y8
-	VMULPS (SI)(AX*4), Y8, Y4
-	VADDPS Y4, Y0, Y0
-	INCQ BX
-	JMP  sin8
-sout8:
-	VMOVUPS Y0, (DI)
-	ADDQ $32, DI
-	ADDQ $32, SI
-	SUBQ $8, CX
-	JMP  sblk8
-sdone:
-	VZEROUPPER
-	RET
-
-// func ifStepAVX2(v, cur, th []float32, mask []uint8, zero bool)
 // func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 // One IF step over len(v) (a multiple of 8) neurons, as ifOp.step does it
 // element by element: x = v + cur (cur may be empty: no constant current);
@@ -461,8 +292,12 @@ pdone:
 	RET
 
 // func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
-// addRowsAVX2(dst[rows[2r]:][:n], w[rows[2r+1]:], offs) for every pair r:
-// one call for all the output rows one run of conv events reaches.
+// For every pair r and i < n (a multiple of 8), with d = dst[rows[2r]:] and
+// u = w[rows[2r+1]:]: d[i] = (d[i] + u[offs[0]+i]) + u[offs[1]+i] + …, added
+// in the order of offs, so each element sees exactly the additions of one
+// addTo per offset. The dst block stays in registers while every row is
+// added: one load and one store per element, not one per row. One call
+// covers all the output rows one run of conv events reaches.
 TEXT ·addRowsMultiAVX2(SB), NOSPLIT, $0-104
 	MOVQ rows_base+56(FP), R12
 	MOVQ rows_len+64(FP), R13
@@ -574,7 +409,8 @@ mend:
 	RET
 
 // func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []float32)
-// addRowsScaledAVX2 over every row pair, as addRowsMultiAVX2.
+// addRowsMultiAVX2 with row j scaled by vals[j]: multiply, then add (no
+// FMA), as addScaled rounds.
 TEXT ·addRowsMultiScaledAVX2(SB), NOSPLIT, $0-128
 	MOVQ rows_base+56(FP), R12
 	MOVQ rows_len+64(FP), R13
