@@ -122,9 +122,8 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 }
 
 // ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
-// (unless data is nil) and appends it to act, whose capacity must hold
-// len(v) more entries (len(v)+8 for the branch-free kernel, which needs no
-// data). p is the common period of cur and th (see period). It returns how
+// and appends it to act, whose capacity must hold len(v) more entries; with
+// data nil the branch-free ifPackAVX2 runs and act needs len(v)+8. p is the common period of cur and th (see period). It returns how
 // many neurons it did and the extended act.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	if !useAVX2 {
@@ -138,13 +137,10 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 		cur = cur[:p]
 	}
 	var k int
-	if data == nil && cap(act)-len(act) >= n8+8 {
+	if data == nil {
 		k = ifPackAVX2(v[:n8], cur, th[:p], act[len(act):len(act)+n8+8], packTable, zero)
 	} else {
-		if data != nil {
-			data = data[:n8]
-		}
-		k = ifFireAVX2(v[:n8], cur, th[:p], data, act[len(act):len(act)+n8], zero)
+		k = ifFireAVX2(v[:n8], cur, th[:p], data[:n8], act[len(act):len(act)+n8], zero)
 	}
 	return n8, act[:len(act)+k]
 }

@@ -104,8 +104,7 @@ dones:
 // cur and th share one period: element i uses cur[i mod len(th)] and
 // th[i mod len(th)] (a multiple of 8), so a per-channel threshold or bias
 // costs a few cache lines, not a full-size array. Each spiking neuron i gets
-// data[i] = 1 (unless data is empty) and its index appended to act
-// (ascending); returns how many.
+// data[i] = 1 and its index appended to act (ascending); returns how many.
 TEXT ·ifFireAVX2(SB), NOSPLIT, $0-136
 	MOVQ v_base+0(FP), DI
 	MOVQ v_len+8(FP), CX
@@ -157,10 +156,7 @@ fcbit:
 	ADDQ BX, R11
 	MOVL R11, (R14)
 	ADDQ $4, R14
-	TESTQ R8, R8
-	JE   fcnodata
 	MOVL $0x3f800000, (R8)(R11*4)
-fcnodata:
 	LEAQ -1(AX), R12
 	ANDQ R12, AX
 	JNE  fcbit
@@ -202,10 +198,7 @@ fnbit:
 	ADDQ BX, R11
 	MOVL R11, (R14)
 	ADDQ $4, R14
-	TESTQ R8, R8
-	JE   fnnodata
 	MOVL $0x3f800000, (R8)(R11*4)
-fnnodata:
 	LEAQ -1(AX), R12
 	ANDQ R12, AX
 	JNE  fnbit

@@ -138,7 +138,7 @@ func TestIFStepKernel(t *testing.T) {
 					data := make([]float32, n)
 					v2, v3 := slices.Clone(v), slices.Clone(v)
 					done, act := ifStep(v, c, th, per, data, make([]int32, 3, 3+n), zero)
-					_, act2 := ifStep(v2, c, th, per, nil, make([]int32, 0, n), zero)
+					_, act2 := ifStep(v2, c, th, per, nil, make([]int32, 0, n+8), zero)
 					_, act3 := ifStep(v3, c, th, per, nil, make([]int32, 2, 2+n+8), zero)
 					if !slices.Equal(v, v2) || !slices.Equal(act[3:], act2) {
 						t.Fatalf("n=%d: the step without a data array differs", n)
