@@ -3,7 +3,6 @@ package snnrt
 import (
 	"fmt"
 	"math"
-	"slices"
 )
 
 // kind says how a value evolves over the steps of one sample; the plan picks
@@ -280,8 +279,8 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		lead0 := g.leaders0(out.n)
 		kd, bin := x.kind, x.binary
 		p.add(n, func(w *worker) stepOp {
-			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, lead0: lead0, lead: slices.Clone(lead0),
-				count: make([]float32, x.n), stamp: make([]int32, out.n+x.n), nOut: out.n, touched: make([]int32, 0, out.n+1)}
+			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, lead0: lead0,
+				win: make([]poolWin, out.n), count: make([]float32, x.n), touched: make([]int32, 0, out.n+1)}
 		})
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
@@ -419,11 +418,12 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	return nil
 }
 
-// markDataless finds the IF outputs read only through their spike lists: by
-// Conv and Dense scatters, sum and spiking max pools and sparse remaps, which
-// all take a listed entry of a binary value as 1. Their spikes need not be
-// written to (and cleared from) a full-size array every step, which keeps
-// the caches for membranes and weights.
+// markDataless finds the spikes (of IF nodes, and of spiking max pools of
+// them) read only through their spike lists: by Conv and Dense scatters, sum
+// and spiking max pools and sparse remaps, which all take a listed entry of
+// a binary value as 1. Their spikes need not be written to (and cleared
+// from) a full-size array every step, which keeps the caches for membranes
+// and weights.
 func (p *plan) markDataless() {
 	readers := map[string][]*Node{}
 	for _, n := range p.net.Nodes {
@@ -432,8 +432,10 @@ func (p *plan) markDataless() {
 			readers[r] = append(readers[r], n)
 		}
 	}
-	for _, n := range p.ifNodes {
-		if p.root(p.net.Output) == n.Output {
+	for _, n := range p.net.Nodes {
+		v := p.vals[n.Output]
+		spikes := n.Op == OpIF || n.Op == OpSpikeMaxPool && v.kind == kindSparse && v.binary
+		if !spikes || p.root(p.net.Output) == n.Output {
 			continue
 		}
 		ok := true
@@ -447,7 +449,7 @@ func (p *plan) markDataless() {
 				ok = false
 			}
 		}
-		p.vals[n.Output].dataless = ok
+		v.dataless = ok
 	}
 }
 
@@ -696,26 +698,33 @@ func (s *sumPoolOp) step() {
 // its input with the largest spike count so far (this step included), ties
 // to the lowest index. Counts only grow, so each window keeps its leader's
 // rank key (see rank), which only grows too: an input that gains count takes
-// the lead exactly when its new key is larger, one integer max per window
-// and no rescan. Only windows holding an input that spiked this step can
+// the lead exactly when its new key is at least the window's, one integer
+// max per window and no rescan. The window's leader at the end of a step
+// fired this step exactly when some spike of the step made its input the
+// leader (that input, or a later one that overtook it), so that is what a
+// window records; only windows holding an input that spiked this step can
 // emit, so only those are looked at.
 type maxPoolOp struct {
 	g       *poolGeom
 	in, out *vbuf
 	kind    kind
 	count   []float32
-	// lead[o] is the rank key of output o's window leader; lead0 holds the
-	// keys at count zero (the lowest index leads).
-	lead, lead0 []uint64
-	// stamp[:nOut] marks the windows touched this step, stamp[nOut:] the
-	// inputs that spiked this step, so that a binary input's data array is
-	// never read.
-	stamp   []int32
-	nOut    int
+	win     []poolWin
+	// lead0 holds the windows' rank keys at count zero (the lowest index
+	// leads).
+	lead0   []uint64
 	cur     int32
 	touched []int32
 	binary  bool // the input is binary: a listed entry is 1
 	counters
+}
+
+// poolWin is one window's state, kept together so that an event touches one
+// cache line of it.
+type poolWin struct {
+	lead    uint64 // rank key of the leader
+	touched int32  // stamp of the last step an input of the window spiked
+	led     int32  // stamp of the last step a spike made its input the leader
 }
 
 // rank orders (count, input) pairs as the max-pool rule does: a larger count
@@ -758,7 +767,9 @@ func (g *poolGeom) leaders0(n int) []uint64 {
 
 func (m *maxPoolOp) reset() {
 	clear(m.count)
-	copy(m.lead, m.lead0)
+	for o := range m.win {
+		m.win[o].lead = m.lead0[o]
+	}
 	if m.kind == kindConst {
 		g := m.g
 		for o := range m.out.data {
@@ -774,43 +785,60 @@ func (m *maxPoolOp) reset() {
 	m.out.clearActive()
 }
 
+// nextStamp advances the step stamp, clearing the windows' stamps when it
+// would wrap.
+func (m *maxPoolOp) nextStamp() int32 {
+	if m.cur == math.MaxInt32 {
+		for o := range m.win {
+			m.win[o].touched, m.win[o].led = 0, 0
+		}
+		m.cur = 0
+	}
+	m.cur++
+	return m.cur
+}
+
 func (m *maxPoolOp) step() {
 	if m.kind != kindSparse {
 		return
 	}
 	m.out.clearActive()
-	cur := nextStamp(&m.cur, m.stamp)
-	g := m.g
-	nc := g.c
-	count, lead, in := m.count, m.lead, m.in.data
-	stamp, fired := m.stamp[:m.nOut], m.stamp[m.nOut:]
+	cur := m.nextStamp()
 	// touched has room for every output plus one: each window is written at
 	// the end and kept (nt advanced) only the first time this step.
 	touched := m.touched[:cap(m.touched)]
-	nt := 0
-	if one := g.one; one != nil {
-		for _, a := range m.in.act {
-			v := float32(1)
-			if !m.binary {
-				v = float32(math.Abs(float64(in[a])))
-			}
-			ca := count[a] + v
-			count[a] = ca
-			fired[a] = cur
-			o := one[a]
-			if o < 0 {
-				continue
-			}
-			lead[o] = max(lead[o], rank(ca, a))
-			touched[nt] = o
-			if stamp[o] != cur {
-				nt++
-			}
-			stamp[o] = cur
-		}
-		m.emit(touched[:nt], cur)
-		return
+	var nt int
+	if m.g.one != nil {
+		nt = m.stepOne(touched, cur)
+	} else {
+		nt = m.stepWindows(touched, cur)
 	}
+	m.emit(touched[:nt], cur)
+}
+
+// add records, in window o, an input whose spike this step raised its rank
+// key to key; nt is the length of the touched list, which it returns.
+func (w *poolWin) add(key uint64, o int32, cur int32, touched []int32, nt int) int {
+	// Branch-free: whether a spike takes the lead is a coin toss to the
+	// branch predictor.
+	led := w.led
+	if key >= w.lead {
+		led = cur
+	}
+	w.led = led
+	w.lead = max(w.lead, key)
+	touched[nt] = o
+	if w.touched != cur {
+		nt++
+	}
+	w.touched = cur
+	return nt
+}
+
+// stepOne: windows that do not overlap, one lookup per event.
+func (m *maxPoolOp) stepOne(touched []int32, cur int32) int {
+	count, win, one, in := m.count, m.win, m.g.one, m.in.data
+	nt := 0
 	for _, a := range m.in.act {
 		v := float32(1)
 		if !m.binary {
@@ -818,41 +846,67 @@ func (m *maxPoolOp) step() {
 		}
 		ca := count[a] + v
 		count[a] = ca
-		fired[a] = cur
-		ka := rank(ca, a)
+		if o := one[a]; o >= 0 {
+			nt = win[o].add(rank(ca, a), o, cur, touched, nt)
+		}
+	}
+	return nt
+}
+
+// stepWindows: every window that holds the event's pixel.
+func (m *maxPoolOp) stepWindows(touched []int32, cur int32) int {
+	g := m.g
+	nc := g.c
+	count, win, in := m.count, m.win, m.in.data
+	nt := 0
+	for _, a := range m.in.act {
+		v := float32(1)
+		if !m.binary {
+			v = float32(math.Abs(float64(in[a])))
+		}
+		ca := count[a] + v
+		count[a] = ca
+		key := rank(ca, a)
 		i := int(a)
 		pix := g.cdiv.div(i)
 		c := i - pix*nc
 		for _, op := range g.outs[pix] {
-			o := int(op)*nc + c
-			lead[o] = max(lead[o], ka)
-			touched[nt] = int32(o)
-			if stamp[o] != cur {
-				nt++
-			}
-			stamp[o] = cur
+			o := int32(int(op)*nc + c)
+			nt = win[o].add(key, o, cur, touched, nt)
 		}
 	}
-	m.emit(touched[:nt], cur)
+	return nt
 }
 
 // emit passes, for every window touched this step, its leader's spike when
-// the leader fired this step.
+// the leader fired this step. Without a branch on that: each window is
+// written at the end of the list and kept only when it spikes, and a window
+// that does not spike gets the 0 its entry holds anyway.
 func (m *maxPoolOp) emit(touched []int32, cur int32) {
-	lead, fired, in := m.lead, m.stamp[m.nOut:], m.in.data
-	out := m.out.data
+	win, in, out := m.win, m.in.data, m.out.data
 	act := m.out.act
+	n := len(act)
+	act = act[:n+len(touched)]
 	for _, o := range touched {
-		if l := leader(lead[o]); fired[l] == cur {
-			v := float32(1)
-			if !m.binary {
-				v = in[l]
-			}
-			out[o] = v
-			act = append(act, o)
+		w := &win[o]
+		act[n] = o
+		spiked := w.led == cur
+		if spiked {
+			n++
 		}
+		if m.out.dataless {
+			continue
+		}
+		v := float32(0)
+		if spiked {
+			v = 1
+			if !m.binary {
+				v = in[leader(w.lead)]
+			}
+		}
+		out[o] = v
 	}
-	m.out.act = act
+	m.out.act = act[:n]
 }
 
 // remapOp moves values to new positions: Flatten and Reshape across the

@@ -90,15 +90,16 @@ func datalessTestNet(r *rand.Rand) *Network {
 	}}
 }
 
-// TestDatalessValues: exactly the spikes that no consumer reads as values
-// skip their data array (the results are checked by TestMatchesReference).
+// TestDatalessValues: exactly the spikes (of IF nodes and max pools) that no
+// consumer reads as values skip their data array (the results are checked by
+// TestMatchesReference).
 func TestDatalessValues(t *testing.T) {
 	net := datalessTestNet(rand.New(rand.NewPCG(1, 1)))
 	p, err := compile(net, EncodingAnalog, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"s1": true, "s2": true, "s3": true, "s4": false, "s5": false}
+	want := map[string]bool{"s1": true, "s2": true, "s3": true, "mp": true, "s4": false, "s5": false}
 	for v, dl := range want {
 		if p.vals[v].dataless != dl {
 			t.Errorf("%s: dataless %v, want %v", v, p.vals[v].dataless, dl)
