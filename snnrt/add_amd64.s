@@ -482,3 +482,60 @@ nsdone:
 nend:
 	VZEROUPPER
 	RET
+
+// func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32) int
+// For the first len(cur)&^7 neurons: keeps neuron i when cur[i] > 0 or
+// v0[i]+cur[i] >= th[i], appending i, v0[i], cur[i] and th[i] to live, cv,
+// ccur and cth without a data-dependent branch: the block's keep mask
+// selects a row of pack (the positions of its set bits, in order), which
+// permutes the kept lanes to the front of 8 entries stored at the end of
+// each output; the end then moves by the mask's popcount. Every output needs
+// 8 entries of room beyond the last one kept. Returns how many it kept.
+TEXT ·liveAVX2(SB), NOSPLIT, $0-200
+	MOVQ cur_base+0(FP), SI
+	MOVQ cur_len+8(FP), CX
+	MOVQ v0_base+24(FP), R8
+	MOVQ th_base+48(FP), R9
+	MOVQ live_base+72(FP), R10
+	MOVQ cv_base+96(FP), R11
+	MOVQ ccur_base+120(FP), R12
+	MOVQ cth_base+144(FP), R13
+	MOVQ pack_base+168(FP), R14
+	XORQ DX, DX
+	XORQ BX, BX
+	VXORPS Y7, Y7, Y7
+	VPXOR Y5, Y5, Y5
+	MOVL $8, AX
+	VMOVQ AX, X8
+	VPBROADCASTD X8, Y8
+lloop:
+	CMPQ CX, $8
+	JL   ldone
+	VMOVUPS (SI)(BX*1), Y0
+	VMOVUPS (R8)(BX*1), Y1
+	VMOVUPS (R9)(BX*1), Y2
+	VADDPS Y0, Y1, Y3
+	VCMPPS $0x1D, Y2, Y3, Y4
+	VCMPPS $0x1E, Y7, Y0, Y6
+	VORPS Y6, Y4, Y4
+	VMOVMSKPS Y4, AX
+	POPCNTQ AX, DI
+	SHLQ $5, AX
+	VMOVDQU (R14)(AX*1), Y6
+	VPADDD Y5, Y6, Y4
+	VMOVDQU Y4, (R10)(DX*4)
+	VPERMPS Y1, Y6, Y1
+	VMOVUPS Y1, (R11)(DX*4)
+	VPERMPS Y0, Y6, Y0
+	VMOVUPS Y0, (R12)(DX*4)
+	VPERMPS Y2, Y6, Y2
+	VMOVUPS Y2, (R13)(DX*4)
+	ADDQ DI, DX
+	VPADDD Y8, Y5, Y5
+	ADDQ $32, BX
+	SUBQ $8, CX
+	JMP  lloop
+ldone:
+	MOVQ DX, ret+192(FP)
+	VZEROUPPER
+	RET

@@ -37,3 +37,9 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	return 0, act
 }
+
+// liveNeurons keeps the neurons that can fire under a constant current (see
+// liveGo).
+func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32) int {
+	return liveGo(cur, v0, th, live, cv, ccur, cth, 0, 0)
+}

@@ -105,6 +105,29 @@ func period(a []float32, n int) int {
 	return n8
 }
 
+// liveGo keeps, from neuron from on, the neurons i that can fire under the
+// constant current cur[i] (cur[i] > 0, or v0[i]+cur[i] >= th[i]; see
+// ifOp.compactLive), writing i, v0[i], cur[i] and th[i] at entry k, k+1, …
+// of live, cv, ccur and cth; it returns the new k. Branch-free: every neuron
+// is written and kept (k advanced) only when it can fire, which is a coin
+// toss to the branch predictor.
+func liveGo(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, from, k int) int {
+	v0, th = v0[:len(cur)], th[:len(cur)]
+	for i := from; i < len(cur); i++ {
+		c := cur[i]
+		live[k], cv[k], ccur[k], cth[k] = int32(i), v0[i], c, th[i]
+		keep := 0
+		if c > 0 {
+			keep = 1
+		}
+		if v0[i]+c >= th[i] {
+			keep = 1
+		}
+		k += keep
+	}
+	return k
+}
+
 // scratch is a synaptic op's per-worker space for one batch of rows.
 type scratch struct {
 	offs []int32

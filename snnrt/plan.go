@@ -397,6 +397,12 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 				if inKind != kindSparse {
 					o.cur = o.in.data
 				}
+				if inKind == kindConst {
+					n := len(th)
+					o.compact = true
+					o.live = make([]int32, 0, n+8)
+					o.cv, o.ccur, o.cth = make([]float32, 0, n+8), make([]float32, 0, n+8), make([]float32, 0, n+8)
+				}
 			}
 			if p.record[n.Name] {
 				o.counts = make([]int32, len(th))
@@ -1062,15 +1068,69 @@ type ifOp struct {
 	spikes int64
 	// per: th and cur both repeat with this period (see period).
 	per int
+	// compact: the current is the same every step (an analog input's), so
+	// the neurons it can never make fire are left out for the whole sample
+	// (see compact): the others run in the dense arrays cv, ccur and cth,
+	// whose entry j is neuron live[j].
+	compact       bool
+	live          []int32
+	cv, ccur, cth []float32
 }
 
 func (f *ifOp) stats() (int64, int64) { return 0, 0 }
 func (f *ifOp) clearStats()           { f.spikes = 0 }
 
 func (f *ifOp) reset() {
-	copy(f.v, f.v0)
+	if f.compact {
+		f.compactLive()
+	} else {
+		copy(f.v, f.v0)
+	}
 	f.out.clearActive()
 	clear(f.counts)
+}
+
+// compactLive keeps the neurons that can fire under this sample's constant
+// current I. One with I <= 0 whose first update v0 + I stays below θ never
+// fires: every later update adds I again, and a rounded sum with I <= 0 is
+// never above the membrane it started from. Its membrane is never read, so
+// it is not simulated at all: on the bundled models' first layers that is
+// 45–60 % of the neurons of a test digit (77 % on mlp), for one pass over
+// the layer per sample.
+func (f *ifOp) compactLive() {
+	n := len(f.v0)
+	live, cv, ccur, cth := f.live[:n+8], f.cv[:n+8], f.ccur[:n+8], f.cth[:n+8]
+	k := liveNeurons(f.in.data[:n], f.v0, f.th, live, cv, ccur, cth)
+	f.live, f.cv, f.ccur, f.cth = live[:k], cv[:k], ccur[:k], cth[:k]
+}
+
+// stepCompact is step for the live neurons of a compact IF: the spikes
+// come out in compacted indices, in order, and are mapped back.
+func (f *ifOp) stepCompact(data []float32) {
+	v, cur, th := f.cv, f.ccur, f.cth
+	n := len(v)
+	from := len(f.out.act)
+	n8, act := ifStep(v, cur, th, n&^7, nil, f.out.act, f.zero)
+	for i := n8; i < n; i++ {
+		x := v[i] + cur[i]
+		if x >= th[i] {
+			if f.zero {
+				x = 0
+			} else {
+				x -= th[i]
+			}
+			act = append(act, int32(i))
+		}
+		v[i] = x
+	}
+	for k, j := range act[from:] {
+		i := f.live[j]
+		act[from+k] = i
+		if data != nil {
+			data[i] = 1
+		}
+	}
+	f.out.act = act
 }
 
 func (f *ifOp) step() {
@@ -1084,6 +1144,11 @@ func (f *ifOp) step() {
 	data := f.out.data[:len(v)]
 	if f.out.dataless {
 		data = nil
+	}
+	if f.compact {
+		f.stepCompact(data)
+		f.count()
+		return
 	}
 	n8, act := ifStep(v, f.cur, th, f.per, data, f.out.act, f.zero)
 	if f.cur != nil {
@@ -1121,6 +1186,13 @@ func (f *ifOp) step() {
 		}
 	}
 	f.out.act = act
+	f.count()
+}
+
+// count adds this step's spikes to the layer's and the recorded neurons'
+// totals.
+func (f *ifOp) count() {
+	act := f.out.act
 	f.spikes += int64(len(act))
 	if f.counts != nil {
 		for _, a := range act {
