@@ -3,6 +3,8 @@ package snnrt
 import (
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 )
 
 // kind says how a value evolves over the steps of one sample; the plan picks
@@ -279,8 +281,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		lead0 := g.leaders0(out.n)
 		kd, bin := x.kind, x.binary
 		p.add(n, func(w *worker) stepOp {
-			return &maxPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, lead0: lead0,
-				win: make([]poolWin, out.n), count: make([]float32, x.n), touched: make([]int32, 0, out.n+1)}
+			return newMaxPoolOp(g, w.buf(inName), w.buf(n.Output), kd, bin, lead0)
 		})
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
@@ -707,30 +708,22 @@ func (s *sumPoolOp) step() {
 // the lead exactly when its new key is at least the window's, one integer
 // max per window and no rescan. The window's leader at the end of a step
 // fired this step exactly when some spike of the step made its input the
-// leader (that input, or a later one that overtook it), so that is what a
-// window records; only windows holding an input that spiked this step can
-// emit, so only those are looked at.
+// leader (that input, or a later one that overtook it), so that is all a
+// window records: one bit, and the output spikes are the set bits, listed in
+// ascending order.
 type maxPoolOp struct {
 	g       *poolGeom
 	in, out *vbuf
 	kind    kind
 	count   []float32
-	win     []poolWin
-	// lead0 holds the windows' rank keys at count zero (the lowest index
-	// leads).
-	lead0   []uint64
-	cur     int32
-	touched []int32
-	binary  bool // the input is binary: a listed entry is 1
+	// lead[o] is the rank key of window o's leader; lead0 holds the keys at
+	// count zero (the lowest index leads).
+	lead, lead0 []uint64
+	// spiked has bit o set when a spike of this step made its input window
+	// o's leader; emit lists and clears them.
+	spiked []uint64
+	binary bool // the input is binary: a listed entry is 1
 	counters
-}
-
-// poolWin is one window's state, kept together so that an event touches one
-// cache line of it.
-type poolWin struct {
-	lead    uint64 // rank key of the leader
-	touched int32  // stamp of the last step an input of the window spiked
-	led     int32  // stamp of the last step a spike made its input the leader
 }
 
 // rank orders (count, input) pairs as the max-pool rule does: a larger count
@@ -771,11 +764,17 @@ func (g *poolGeom) leaders0(n int) []uint64 {
 	return lead
 }
 
+// newMaxPoolOp is one worker's max pool from in to out; lead0 (see
+// poolGeom.leaders0) is shared, read only.
+func newMaxPoolOp(g *poolGeom, in, out *vbuf, kd kind, binary bool, lead0 []uint64) *maxPoolOp {
+	return &maxPoolOp{g: g, in: in, out: out, kind: kd, binary: binary, lead0: lead0, lead: slices.Clone(lead0),
+		count: make([]float32, len(in.data)), spiked: make([]uint64, (len(out.data)+63)/64)}
+}
+
 func (m *maxPoolOp) reset() {
 	clear(m.count)
-	for o := range m.win {
-		m.win[o].lead = m.lead0[o]
-	}
+	copy(m.lead, m.lead0)
+	clear(m.spiked)
 	if m.kind == kindConst {
 		g := m.g
 		for o := range m.out.data {
@@ -791,60 +790,35 @@ func (m *maxPoolOp) reset() {
 	m.out.clearActive()
 }
 
-// nextStamp advances the step stamp, clearing the windows' stamps when it
-// would wrap.
-func (m *maxPoolOp) nextStamp() int32 {
-	if m.cur == math.MaxInt32 {
-		for o := range m.win {
-			m.win[o].touched, m.win[o].led = 0, 0
-		}
-		m.cur = 0
-	}
-	m.cur++
-	return m.cur
-}
-
 func (m *maxPoolOp) step() {
 	if m.kind != kindSparse {
 		return
 	}
 	m.out.clearActive()
-	cur := m.nextStamp()
-	// touched has room for every output plus one: each window is written at
-	// the end and kept (nt advanced) only the first time this step.
-	touched := m.touched[:cap(m.touched)]
-	var nt int
 	if m.g.one != nil {
-		nt = m.stepOne(touched, cur)
+		m.stepOne()
 	} else {
-		nt = m.stepWindows(touched, cur)
+		m.stepWindows()
 	}
-	m.emit(touched[:nt], cur)
+	m.emit()
 }
 
-// add records, in window o, an input whose spike this step raised its rank
-// key to key; nt is the length of the touched list, which it returns.
-func (w *poolWin) add(key uint64, o int32, cur int32, touched []int32, nt int) int {
-	// Branch-free: whether a spike takes the lead is a coin toss to the
-	// branch predictor.
-	led := w.led
-	if key >= w.lead {
-		led = cur
+// take records, in window o, an input whose spike this step raised its rank
+// key to key. Branch-free: whether a spike takes the lead is a coin toss to
+// the branch predictor.
+func (m *maxPoolOp) take(o int32, key uint64) {
+	l := m.lead[o]
+	var b uint64
+	if key >= l {
+		b = 1
 	}
-	w.led = led
-	w.lead = max(w.lead, key)
-	touched[nt] = o
-	if w.touched != cur {
-		nt++
-	}
-	w.touched = cur
-	return nt
+	m.spiked[o>>6] |= b << (o & 63)
+	m.lead[o] = max(l, key)
 }
 
 // stepOne: windows that do not overlap, one lookup per event.
-func (m *maxPoolOp) stepOne(touched []int32, cur int32) int {
-	count, win, one, in := m.count, m.win, m.g.one, m.in.data
-	nt := 0
+func (m *maxPoolOp) stepOne() {
+	count, one, in := m.count, m.g.one, m.in.data
 	for _, a := range m.in.act {
 		v := float32(1)
 		if !m.binary {
@@ -853,18 +827,16 @@ func (m *maxPoolOp) stepOne(touched []int32, cur int32) int {
 		ca := count[a] + v
 		count[a] = ca
 		if o := one[a]; o >= 0 {
-			nt = win[o].add(rank(ca, a), o, cur, touched, nt)
+			m.take(o, rank(ca, a))
 		}
 	}
-	return nt
 }
 
 // stepWindows: every window that holds the event's pixel.
-func (m *maxPoolOp) stepWindows(touched []int32, cur int32) int {
+func (m *maxPoolOp) stepWindows() {
 	g := m.g
 	nc := g.c
-	count, win, in := m.count, m.win, m.in.data
-	nt := 0
+	count, in := m.count, m.in.data
 	for _, a := range m.in.act {
 		v := float32(1)
 		if !m.binary {
@@ -877,42 +849,35 @@ func (m *maxPoolOp) stepWindows(touched []int32, cur int32) int {
 		pix := g.cdiv.div(i)
 		c := i - pix*nc
 		for _, op := range g.outs[pix] {
-			o := int32(int(op)*nc + c)
-			nt = win[o].add(key, o, cur, touched, nt)
+			m.take(int32(int(op)*nc+c), key)
 		}
 	}
-	return nt
 }
 
-// emit passes, for every window touched this step, its leader's spike when
-// the leader fired this step. Without a branch on that: each window is
-// written at the end of the list and kept only when it spikes, and a window
-// that does not spike gets the 0 its entry holds anyway.
-func (m *maxPoolOp) emit(touched []int32, cur int32) {
-	win, in, out := m.win, m.in.data, m.out.data
+// emit lists the windows whose leader fired this step, in ascending order,
+// with the leader's spike, and clears their bits.
+func (m *maxPoolOp) emit() {
+	in, out := m.in.data, m.out.data
 	act := m.out.act
-	n := len(act)
-	act = act[:n+len(touched)]
-	for _, o := range touched {
-		w := &win[o]
-		act[n] = o
-		spiked := w.led == cur
-		if spiked {
-			n++
-		}
-		if m.out.dataless {
+	for i, word := range m.spiked {
+		if word == 0 {
 			continue
 		}
-		v := float32(0)
-		if spiked {
-			v = 1
-			if !m.binary {
-				v = in[leader(w.lead)]
+		m.spiked[i] = 0
+		for ; word != 0; word &= word - 1 {
+			o := int32(i<<6 + bits.TrailingZeros64(word))
+			act = append(act, o)
+			if m.out.dataless {
+				continue
 			}
+			v := float32(1)
+			if !m.binary {
+				v = in[leader(m.lead[o])]
+			}
+			out[o] = v
 		}
-		out[o] = v
 	}
-	m.out.act = act[:n]
+	m.out.act = act
 }
 
 // remapOp moves values to new positions: Flatten and Reshape across the
