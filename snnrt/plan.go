@@ -268,7 +268,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		out.peak, out.signed = x.peak*float64(widest), x.signed
 		kd, bin := x.kind, x.binary
 		p.add(n, func(w *worker) stepOp {
-			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, stamp: make([]int32, out.n)}
+			return &sumPoolOp{g: g, in: w.buf(inName), out: w.buf(n.Output), kind: kd, binary: bin, reached: make([]uint64, (out.n+63)/64)}
 		})
 	case OpSpikeMaxPool:
 		if x.kind == kindDense {
@@ -338,7 +338,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		kd := out.kind
 		names := append([]string(nil), n.Inputs...)
 		p.add(n, func(w *worker) stepOp {
-			a := &addOp{scales: scales, out: w.buf(n.Output), kind: kd, stamp: make([]int32, out.n)}
+			a := &addOp{scales: scales, out: w.buf(n.Output), kind: kd, reached: make([]uint64, (out.n+63)/64)}
 			for _, nm := range names {
 				a.ins = append(a.ins, w.buf(nm))
 			}
@@ -589,27 +589,17 @@ func lcm(a, b int) int {
 	return a / g * b
 }
 
-// nextStamp advances a per-op step stamp used to deduplicate output entries
-// without clearing a marker array every step.
-func nextStamp(cur *int32, stamp []int32) int32 {
-	if *cur == math.MaxInt32 {
-		clear(stamp)
-		*cur = 0
-	}
-	*cur++
-	return *cur
-}
-
 // sumPoolOp sums windows; sparse inputs scatter each event into the windows
-// that contain it.
+// that contain it, and the windows they reached are listed in ascending
+// order.
 type sumPoolOp struct {
 	g       *poolGeom
 	in, out *vbuf
 	kind    kind
 	binary  bool // the input is binary: a listed entry is 1
-	// stamp[o] == cur: output o is listed already this step.
-	stamp []int32
-	cur   int32
+	// reached has bit o set when an event of this step reached output o;
+	// list lists and clears them.
+	reached []uint64
 	counters
 }
 
@@ -644,61 +634,75 @@ func (s *sumPoolOp) step() {
 	switch s.kind {
 	case kindSparse:
 		s.out.clearActive()
-		cur := nextStamp(&s.cur, s.stamp)
-		g := s.g
-		nc := g.c
-		out, in, stamp, bin := s.out.data, s.in.data, s.stamp, s.binary
-		// act has room for every output plus one: each window is written at
-		// the end and kept (na advanced) only the first time this step.
-		act := s.out.act[:cap(s.out.act)]
-		na, acs := 0, 0
-		if one := g.one; one != nil {
-			for _, a := range s.in.act {
-				v := float32(1)
-				if !bin {
-					v = in[a]
-				}
-				o := one[a]
-				if o < 0 {
-					continue
-				}
-				out[o] += v
-				act[na] = o
-				if stamp[o] != cur {
-					na++
-				}
-				stamp[o] = cur
-				acs++
-			}
-			s.acs += int64(acs)
-			s.out.act = act[:na]
-			return
+		if s.g.one != nil {
+			s.stepOne()
+		} else {
+			s.stepWindows()
 		}
-		for _, a := range s.in.act {
-			v := float32(1)
-			if !bin {
-				v = in[a]
-			}
-			i := int(a)
-			pix := g.cdiv.div(i)
-			c := i - pix*nc
-			outs := g.outs[pix]
-			for _, op := range outs {
-				o := int(op)*nc + c
-				out[o] += v
-				act[na] = int32(o)
-				if stamp[o] != cur {
-					na++
-				}
-				stamp[o] = cur
-			}
-			acs += len(outs)
-		}
-		s.acs += int64(acs)
-		s.out.act = act[:na]
+		s.out.act = listBits(s.reached, s.out.act)
 	case kindDense:
 		s.full()
 	}
+}
+
+// stepOne: windows that do not overlap, one lookup per event.
+func (s *sumPoolOp) stepOne() {
+	out, in, one, reached := s.out.data, s.in.data, s.g.one, s.reached
+	acs := 0
+	for _, a := range s.in.act {
+		v := float32(1)
+		if !s.binary {
+			v = in[a]
+		}
+		o := one[a]
+		if o < 0 {
+			continue
+		}
+		out[o] += v
+		reached[o>>6] |= 1 << (o & 63)
+		acs++
+	}
+	s.acs += int64(acs)
+}
+
+// stepWindows: every window that holds the event's pixel.
+func (s *sumPoolOp) stepWindows() {
+	g := s.g
+	nc := g.c
+	out, in, reached := s.out.data, s.in.data, s.reached
+	acs := 0
+	for _, a := range s.in.act {
+		v := float32(1)
+		if !s.binary {
+			v = in[a]
+		}
+		i := int(a)
+		pix := g.cdiv.div(i)
+		c := i - pix*nc
+		outs := g.outs[pix]
+		for _, op := range outs {
+			o := int(op)*nc + c
+			out[o] += v
+			reached[o>>6] |= 1 << (o & 63)
+		}
+		acs += len(outs)
+	}
+	s.acs += int64(acs)
+}
+
+// listBits appends the positions of the set bits of set to act, in
+// ascending order, and clears set.
+func listBits(set []uint64, act []int32) []int32 {
+	for i, word := range set {
+		if word == 0 {
+			continue
+		}
+		set[i] = 0
+		for ; word != 0; word &= word - 1 {
+			act = append(act, int32(i<<6+bits.TrailingZeros64(word)))
+		}
+	}
+	return act
 }
 
 // maxPoolOp is DESIGN §2's spiking max pool: each window passes the spikes of
@@ -857,27 +861,18 @@ func (m *maxPoolOp) stepWindows() {
 // emit lists the windows whose leader fired this step, in ascending order,
 // with the leader's spike, and clears their bits.
 func (m *maxPoolOp) emit() {
-	in, out := m.in.data, m.out.data
-	act := m.out.act
-	for i, word := range m.spiked {
-		if word == 0 {
-			continue
-		}
-		m.spiked[i] = 0
-		for ; word != 0; word &= word - 1 {
-			o := int32(i<<6 + bits.TrailingZeros64(word))
-			act = append(act, o)
-			if m.out.dataless {
-				continue
-			}
-			v := float32(1)
-			if !m.binary {
-				v = in[leader(m.lead[o])]
-			}
-			out[o] = v
-		}
+	from := len(m.out.act)
+	m.out.act = listBits(m.spiked, m.out.act)
+	if m.out.dataless {
+		return
 	}
-	m.out.act = act
+	for _, o := range m.out.act[from:] {
+		v := float32(1)
+		if !m.binary {
+			v = m.in.data[leader(m.lead[o])]
+		}
+		m.out.data[o] = v
+	}
 }
 
 // remapOp moves values to new positions: Flatten and Reshape across the
@@ -929,14 +924,16 @@ func (r *remapOp) step() {
 	}
 }
 
-// addOp is a residual merge: Σ scale_k · input_k.
+// addOp is a residual merge: Σ scale_k · input_k; with sparse inputs the
+// entries they reach are listed in ascending order.
 type addOp struct {
 	ins    []*vbuf
 	scales []float32
 	out    *vbuf
 	kind   kind
-	stamp  []int32
-	cur    int32
+	// reached has bit i set when an input event of this step reached entry
+	// i; listBits lists and clears them.
+	reached []uint64
 	counters
 }
 
@@ -961,18 +958,16 @@ func (a *addOp) step() {
 	switch a.kind {
 	case kindSparse:
 		a.out.clearActive()
-		cur := nextStamp(&a.cur, a.stamp)
+		out := a.out.data
 		for k, in := range a.ins {
 			s := a.scales[k]
 			for _, i := range in.act {
-				if a.stamp[i] != cur {
-					a.stamp[i] = cur
-					a.out.act = append(a.out.act, i)
-				}
-				a.out.data[i] += s * in.data[i]
+				out[i] += s * in.data[i]
+				a.reached[i>>6] |= 1 << (i & 63)
 			}
 			a.acs += int64(len(in.act))
 		}
+		a.out.act = listBits(a.reached, a.out.act)
 	case kindDense:
 		a.full()
 	}
