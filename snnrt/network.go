@@ -42,6 +42,10 @@
 // a Conv or Dense whose only consumer is an IF node scatters straight into
 // that node's membrane; samples run independently on one worker per core, so
 // every per-sample result is bit-identical for any worker count or batch.
+// Float addition is not associative, so the order of a step's events is part
+// of the result: IF layers, pools and residual Adds list theirs in ascending
+// index order, remaps in their input's order, and every kernel adds a list
+// in its order.
 package snnrt
 
 import "fmt"
