@@ -14,10 +14,10 @@ func addToAVX2(dst, src []float32)
 func addScaledAVX2(dst, src []float32, v float32)
 
 //go:noescape
-func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
+func addRunsAVX2(dst, w []float32, rows, offs, runs []int32)
 
 //go:noescape
-func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []float32)
+func addRunsScaledAVX2(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 
 //go:noescape
 func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
@@ -63,32 +63,18 @@ func addScaled(dst, src []float32, v float32) {
 }
 
 // oneRow is the (dst, weight) offset pair of a single row at the start of
-// both, for addRows through the multi-row kernels. Read only.
+// both, for addRows through the run kernels. Read only.
 var oneRow = []int32{0, 0}
 
 // addRows adds w[o:o+len(dst)] into dst for each o in offs, in order. The
 // caller guarantees o+len(dst) <= len(w) for every offset.
 func addRows(dst, w []float32, offs []int32) {
-	n8 := 0
-	if useAVX2 {
-		n8 = len(dst) &^ 7
-		if n8 > 0 {
-			addRowsMultiAVX2(dst, w, n8, oneRow, offs)
-		}
-	}
-	addRowsGo(dst, w, offs, n8)
+	addRowsMulti(dst, w, len(dst), oneRow, offs)
 }
 
 // addRowsScaled adds vals[j]·w[offs[j]:offs[j]+len(dst)] into dst, in order.
 func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
-	n8 := 0
-	if useAVX2 {
-		n8 = len(dst) &^ 7
-		if n8 > 0 {
-			addRowsMultiScaledAVX2(dst, w, n8, oneRow, offs, vals[:len(offs)])
-		}
-	}
-	addRowsScaledGo(dst, w, offs, vals, n8)
+	addRowsMultiScaled(dst, w, len(dst), oneRow, offs, vals)
 }
 
 // addRowsMulti does addRows(dst[d:d+n], w[o:], offs) for every pair (d, o)
@@ -98,7 +84,8 @@ func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
 	if useAVX2 {
 		n8 = n &^ 7
 		if n8 > 0 {
-			addRowsMultiAVX2(dst, w, n8, rows, offs)
+			run := [5]int32{int32(n8), 0, int32(len(rows)), 0, int32(len(offs))}
+			addRunsAVX2(dst, w, rows, offs, run[:])
 		}
 	}
 	if n8 < n {
@@ -114,13 +101,28 @@ func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []floa
 	if useAVX2 {
 		n8 = n &^ 7
 		if n8 > 0 {
-			addRowsMultiScaledAVX2(dst, w, n8, rows, offs, vals[:len(offs)])
+			run := [5]int32{int32(n8), 0, int32(len(rows)), 0, int32(len(offs))}
+			addRunsScaledAVX2(dst, w, rows, offs, vals[:len(offs)], run[:])
 		}
 	}
 	if n8 < n {
 		for r := 0; r < len(rows); r += 2 {
 			addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals, n8)
 		}
+	}
+}
+
+// addRuns does, for each run (n, r0, r1, o0, o1) of runs, in order,
+// addRowsMulti(dst, w, n, rows[r0:r1], offs[o0:o1]), and with vals
+// addRowsMultiScaled with vals[o0:o1]; every n is a multiple of 8.
+func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32) {
+	switch {
+	case !useAVX2:
+		addRunsGo(dst, w, rows, offs, vals, runs)
+	case vals == nil:
+		addRunsAVX2(dst, w, rows, offs, runs)
+	default:
+		addRunsScaledAVX2(dst, w, rows, offs, vals, runs)
 	}
 }
 

@@ -284,29 +284,43 @@ pdone:
 	VZEROUPPER
 	RET
 
-// func addRowsMultiAVX2(dst, w []float32, n int, rows, offs []int32)
-// For every pair r and i < n (a multiple of 8), with d = dst[rows[2r]:] and
-// u = w[rows[2r+1]:]: d[i] = (d[i] + u[offs[0]+i]) + u[offs[1]+i] + …, added
-// in the order of offs, so each element sees exactly the additions of one
-// addTo per offset. The dst block stays in registers while every row is
-// added: one load and one store per element, not one per row. One call
-// covers all the output rows one run of conv events reaches.
-TEXT ·addRowsMultiAVX2(SB), NOSPLIT, $0-104
-	MOVQ rows_base+56(FP), R12
-	MOVQ rows_len+64(FP), R13
+// func addRunsAVX2(dst, w []float32, rows, offs, runs []int32)
+// runs holds 5 int32 per run: n, r0, r1, o0, o1. For every run, every pair
+// r of rows[r0:r1] and i < n (a multiple of 8), with d = dst[rows[2r]:] and
+// u = w[rows[2r+1]:]: d[i] = (d[i] + u[offs[o0]+i]) + u[offs[o0+1]+i] + …,
+// added in the order of offs[o0:o1], so each element sees exactly the
+// additions of one addTo per offset, run after run. The dst block stays in
+// registers while every row is added: one load and one store per element,
+// not one per row. One run covers all the output rows one run of conv events
+// at one pixel reaches; one call covers all the runs of a step.
+TEXT ·addRunsAVX2(SB), NOSPLIT, $0-120
+	MOVQ runs_base+96(FP), R10
+	MOVQ runs_len+104(FP), R11
+mrun:
+	CMPQ R11, $5
+	JL   mend
+	MOVLQSX (R10), R14
+	MOVLQSX 4(R10), AX
+	MOVQ rows_base+48(FP), R12
+	LEAQ (R12)(AX*4), R12
+	MOVLQSX 8(R10), R13
+	SUBQ AX, R13
 	SHRQ $1, R13
+	MOVLQSX 12(R10), AX
+	MOVQ offs_base+72(FP), R8
+	LEAQ (R8)(AX*4), R8
+	MOVLQSX 16(R10), R9
+	SUBQ AX, R9
 mrow:
 	TESTQ R13, R13
-	JE   mend
+	JE   mrundone
 	MOVQ dst_base+0(FP), DI
 	MOVLQSX (R12), AX
 	LEAQ (DI)(AX*4), DI
 	MOVQ w_base+24(FP), SI
 	MOVLQSX 4(R12), AX
 	LEAQ (SI)(AX*4), SI
-	MOVQ n+48(FP), CX
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
+	MOVQ R14, CX
 mrblk64:
 	CMPQ CX, $64
 	JL   mrblk32
@@ -397,31 +411,47 @@ mrdone:
 	ADDQ $8, R12
 	DECQ R13
 	JMP  mrow
+mrundone:
+	ADDQ $20, R10
+	SUBQ $5, R11
+	JMP  mrun
 mend:
 	VZEROUPPER
 	RET
 
-// func addRowsMultiScaledAVX2(dst, w []float32, n int, rows, offs []int32, vals []float32)
-// addRowsMultiAVX2 with row j scaled by vals[j]: multiply, then add (no
-// FMA), as addScaled rounds.
-TEXT ·addRowsMultiScaledAVX2(SB), NOSPLIT, $0-128
-	MOVQ rows_base+56(FP), R12
-	MOVQ rows_len+64(FP), R13
+// func addRunsScaledAVX2(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
+// addRunsAVX2 with the row of offset j scaled by vals[j]: multiply, then add
+// (no FMA), as addScaled rounds.
+TEXT ·addRunsScaledAVX2(SB), NOSPLIT, $0-144
+	MOVQ runs_base+120(FP), R15
+	MOVQ runs_len+128(FP), R11
+nrun:
+	CMPQ R11, $5
+	JL   nend
+	MOVLQSX (R15), R14
+	MOVLQSX 4(R15), AX
+	MOVQ rows_base+48(FP), R12
+	LEAQ (R12)(AX*4), R12
+	MOVLQSX 8(R15), R13
+	SUBQ AX, R13
 	SHRQ $1, R13
+	MOVLQSX 12(R15), AX
+	MOVQ offs_base+72(FP), R8
+	LEAQ (R8)(AX*4), R8
+	MOVQ vals_base+96(FP), R10
+	LEAQ (R10)(AX*4), R10
+	MOVLQSX 16(R15), R9
+	SUBQ AX, R9
 nrow:
 	TESTQ R13, R13
-	JE   nend
+	JE   nrundone
 	MOVQ dst_base+0(FP), DI
 	MOVLQSX (R12), AX
 	LEAQ (DI)(AX*4), DI
 	MOVQ w_base+24(FP), SI
 	MOVLQSX 4(R12), AX
 	LEAQ (SI)(AX*4), SI
-	MOVQ n+48(FP), CX
-	MOVQ offs_base+80(FP), R8
-	MOVQ offs_len+88(FP), R9
-	MOVQ vals_base+104(FP), R10
-	
+	MOVQ R14, CX
 nsblk32:
 	CMPQ CX, $32
 	JL   nsblk8
@@ -479,6 +509,10 @@ nsdone:
 	ADDQ $8, R12
 	DECQ R13
 	JMP  nrow
+nrundone:
+	ADDQ $20, R15
+	SUBQ $5, R11
+	JMP  nrun
 nend:
 	VZEROUPPER
 	RET

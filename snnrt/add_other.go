@@ -26,6 +26,13 @@ func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
 	}
 }
 
+// addRuns does, for each run (n, r0, r1, o0, o1) of runs, in order,
+// addRowsMulti(dst, w, n, rows[r0:r1], offs[o0:o1]), and with vals
+// addRowsMultiScaled with vals[o0:o1].
+func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32) {
+	addRunsGo(dst, w, rows, offs, vals, runs)
+}
+
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
 	for r := 0; r < len(rows); r += 2 {

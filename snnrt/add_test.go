@@ -94,6 +94,65 @@ func TestAddRowsKernels(t *testing.T) {
 	}
 }
 
+// TestAddRunsKernel: a list of runs (overlapping outputs, shared and
+// disjoint offsets, empty runs, row lengths multiples of 8) added by one
+// addRuns call equals one addRowsMulti(Scaled) per run, in order, bit for
+// bit, with and without the vector kernels.
+func TestAddRunsKernel(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	w := make([]float32, 4000)
+	for i := range w {
+		w[i] = r.Float32()*2 - 1
+	}
+	dst := make([]float32, 600)
+	for i := range dst {
+		dst[i] = r.Float32()*2 - 1
+	}
+	var rows, offs, runs []int32
+	var vals []float32
+	for range 40 {
+		n := 8 * (r.IntN(12) + 1)
+		r0, o0 := len(rows), len(offs)
+		for range r.IntN(4) {
+			rows = append(rows, int32(r.IntN(len(dst)-n)), int32(r.IntN(1000)))
+		}
+		for range r.IntN(4) {
+			offs = append(offs, int32(r.IntN(2000)))
+			vals = append(vals, float32(r.IntN(4)+1)*(r.Float32()+0.5))
+		}
+		runs = append(runs, int32(n), int32(r0), int32(len(rows)), int32(o0), int32(len(offs)))
+	}
+	defer func(v bool) { useAVX2 = v }(useAVX2)
+	for _, vector := range []bool{false, useAVX2} {
+		useAVX2 = vector
+		for _, scaled := range []bool{false, true} {
+			v := vals
+			if !scaled {
+				v = nil
+			}
+			a, b := slices.Clone(dst), slices.Clone(dst)
+			addRuns(a, w, rows, offs, v, runs)
+			for k := 0; k < len(runs); k += 5 {
+				n, r0, r1, o0, o1 := int(runs[k]), runs[k+1], runs[k+2], runs[k+3], runs[k+4]
+				for p := r0; p < r1; p += 2 {
+					d := b[rows[p] : int(rows[p])+n]
+					for j := o0; j < o1; j++ {
+						u := w[int(offs[j])+int(rows[p+1]):][:n]
+						if scaled {
+							addScaledGo(d, u, vals[j])
+						} else {
+							addToGo(d, u)
+						}
+					}
+				}
+			}
+			if !slices.Equal(a, b) {
+				t.Fatalf("vector=%v scaled=%v: addRuns differs from one row at a time", vector, scaled)
+			}
+		}
+	}
+}
+
 // TestIFStepKernel: the vector IF update (periodic θ and current, both
 // resets, with and without current) equals the scalar rule of DESIGN §2.
 func TestIFStepKernel(t *testing.T) {

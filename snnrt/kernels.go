@@ -105,6 +105,19 @@ func period(a []float32, n int) int {
 	return n8
 }
 
+// addRunsGo is addRuns in Go: one addRowsMulti (or addRowsMultiScaled) per
+// run.
+func addRunsGo(dst, w []float32, rows, offs []int32, vals []float32, runs []int32) {
+	for r := 0; r+5 <= len(runs); r += 5 {
+		n, r0, r1, o0, o1 := int(runs[r]), runs[r+1], runs[r+2], runs[r+3], runs[r+4]
+		if vals == nil {
+			addRowsMulti(dst, w, n, rows[r0:r1], offs[o0:o1])
+		} else {
+			addRowsMultiScaled(dst, w, n, rows[r0:r1], offs[o0:o1], vals[o0:o1])
+		}
+	}
+}
+
 // liveGo keeps, from neuron from on, the neurons i that can fire under the
 // constant current cur[i] (cur[i] > 0, or v0[i]+cur[i] >= th[i]; see
 // ifOp.compactLive), writing i, v0[i], cur[i] and th[i] at entry k, k+1, …
@@ -133,6 +146,7 @@ type scratch struct {
 	offs []int32
 	vals []float32
 	rows []int32 // (dst, weight) offset pairs of the rows one run reaches
+	runs []int32 // a batched conv's runs (see convKernel.scatterRuns)
 }
 
 func newScratch(n int) *scratch {
@@ -247,12 +261,17 @@ type convKernel struct {
 	// contiguous add of n·O floats: far fewer, longer inner loops.
 	wsf   []float32
 	spans []span // per input x
-	// pixRows[pixOff[p]:pixOff[p+1]] are the (dst, weight) offset pairs of
-	// the rows an event at input pixel p reaches on the flipped path, and
-	// pixN[p] their length: built once, not per step.
+	// With one group, pixRows[pixOff[p]:pixOff[p+1]] are the (dst, weight)
+	// offset pairs of the rows an event at input pixel p reaches, in wp
+	// (wsf on the flipped path, else ws), and pixN[p] their length: built
+	// once, not per step.
 	pixRows []int32
 	pixOff  []int32
 	pixN    []int32
+	wp      []float32
+	// batched: one group and every pixN a multiple of 8, so a step's events
+	// go to the vector kernel as one list of runs (scatterRuns).
+	batched bool
 	// cdiv divides an internal index by c (its pixel), ydiv a pixel by w.
 	cdiv, ydiv divider
 }
@@ -318,7 +337,25 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 				k.pixN[y*in[2]+x] = sp.n * int32(k.o)
 			}
 		}
+		k.wp = k.wsf
+	} else if grp == 1 {
+		k.pixOff = make([]int32, 1, in[1]*in[2]+1)
+		k.pixN = make([]int32, in[1]*in[2])
+		for y := range in[1] {
+			for x := range in[2] {
+				for _, r := range k.rows[y] {
+					rowOut, wr := int(r.o)*k.ow, int(r.k)*k.kw*k.og
+					for _, q := range k.cols[x] {
+						k.pixRows = append(k.pixRows, int32((rowOut+int(q.o))*k.o), int32(wr+int(q.k)*k.og))
+					}
+				}
+				k.pixOff = append(k.pixOff, int32(len(k.pixRows)))
+				k.pixN[y*in[2]+x] = int32(k.og)
+			}
+		}
+		k.wp = k.ws
 	}
+	k.batched = k.pixOff != nil && k.o%8 == 0
 	return k
 }
 
@@ -373,10 +410,10 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 	var rows []int32
 	var n int
 	var w []float32
-	if k.spans != nil {
+	if k.pixOff != nil {
 		rows = k.pixRows[k.pixOff[p]:k.pixOff[p+1]]
 		n = int(k.pixN[p])
-		w = k.wsf
+		w = k.wp
 	} else {
 		y := k.ydiv.div(p)
 		x := p - y*k.w
@@ -403,9 +440,71 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 	return int64(len(offs)*len(rows)/2) * int64(n)
 }
 
+// runsPerCall bounds the runs scatterRuns hands to the vector kernel at once
+// (and so its scratch).
+const runsPerCall = 256
+
+// newScratch is a scratch for n inputs with room for the rows of one pixel
+// and, when the kernel batches, for perCall runs.
+func (k *convKernel) newScratch(n, perCall int) *scratch {
+	sc := newScratch(n)
+	sc.rows = make([]int32, 0, 2*k.kh*k.kw)
+	if k.batched {
+		sc.runs = make([]int32, 0, 5*perCall)
+	}
+	return sc
+}
+
+// scatterRuns is scatter for one group when every row length is a multiple
+// of 8: the runs of events at one pixel are listed (row pairs by their place
+// in pixRows) and added by one kernel call per runsPerCall runs, in order,
+// rather than one call per run.
+func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc *scratch) int64 {
+	stride := int32(k.kh * k.kw * k.og)
+	offs := sc.offs[:cap(sc.offs)]
+	var vals []float32
+	if data != nil {
+		vals = sc.vals[:cap(sc.vals)]
+	}
+	runs := sc.runs[:0]
+	var adds int64
+	m := 0
+	for j := 0; j < len(act); {
+		p := k.cdiv.div(int(act[j]))
+		lo := int32(p * k.c)
+		hi := lo + int32(k.c)
+		m0 := m
+		for ; j < len(act); j++ {
+			a := act[j]
+			if a < lo || a >= hi {
+				break
+			}
+			offs[m] = (a - lo) * stride
+			if vals != nil {
+				vals[m] = data[a]
+			}
+			m++
+		}
+		r0, r1, n := k.pixOff[p], k.pixOff[p+1], k.pixN[p]
+		runs = append(runs, n, r0, r1, int32(m0), int32(m))
+		adds += int64(m-m0) * int64(r1-r0) / 2 * int64(n)
+		if len(runs) == cap(runs) {
+			addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
+			runs = runs[:0]
+		}
+	}
+	if len(runs) > 0 {
+		addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
+	}
+	return adds
+}
+
 // scatter splits act into runs of events at one pixel (and channel group)
 // and hands each run to group; the order of events is kept.
 func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scratch) int64 {
+	if k.batched && sc.runs != nil {
+		return k.scatterRuns(dst, act, data, sc)
+	}
 	var n int64
 	stride := int32(k.kh * k.kw * k.og)
 	offs, vals := sc.offs[:cap(sc.offs)], sc.vals[:cap(sc.vals)]

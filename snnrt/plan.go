@@ -247,7 +247,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			if inKind == kindSparse {
 				s.sc = newScratch(x.n)
 				if ck, ok := k.(*convKernel); ok {
-					s.sc.rows = make([]int32, 0, 2*ck.kh*ck.kw)
+					s.sc = ck.newScratch(x.n, runsPerCall)
 				}
 			}
 			if o.slot >= 0 {

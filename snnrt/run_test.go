@@ -351,6 +351,8 @@ func TestConvKernelMatchesDense(t *testing.T) {
 		{6, 7, 7, 6, 6, 3, 3, []int{1, 1}, []int{2, 2, 2, 2}, []int{2, 2}},
 		{2, 4, 11, 8, 1, 1, 5, []int{1, 2}, []int{0, 3, 0, 1}, nil},
 		{8, 6, 6, 4, 4, 2, 2, []int{2, 2}, nil, []int{3, 1}},
+		{3, 6, 9, 16, 1, 3, 3, nil, []int{1, 1, 1, 1}, nil},
+		{5, 7, 8, 8, 1, 3, 3, []int{2, 2}, []int{1, 0, 1, 2}, nil},
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	for i, tc := range cases {
@@ -384,6 +386,12 @@ func TestConvKernelMatchesDense(t *testing.T) {
 				refConv(n, x, xs, want, os)
 				got := make([]float32, numel(os))
 				acs := k.spikes(got, act, newScratch(len(xi)))
+				// The step's runs batched into one kernel call, in chunks.
+				got3 := make([]float32, numel(os))
+				acs3 := k.spikes(got3, act, k.newScratch(len(xi), 2))
+				if !slices.Equal(got3, got) || acs3 != acs {
+					t.Fatalf("density 1/%d: batched runs (batched=%v) give other sums or ACs (%d, %d)", density, k.batched, acs3, acs)
+				}
 				got2 := make([]float32, numel(os))
 				k.all(got2, xi)
 				pout := toInternal(os)
