@@ -261,20 +261,23 @@ type convKernel struct {
 	// contiguous add of n·O floats: far fewer, longer inner loops.
 	wsf   []float32
 	spans []span // per input x
-	// With one group, pixRows[pixOff[p]:pixOff[p+1]] are the (dst, weight)
+	// With one group, pixRows[pix[p].r0:pix[p].r1] are the (dst, weight)
 	// offset pairs of the rows an event at input pixel p reaches, in wp
-	// (wsf on the flipped path, else ws), and pixN[p] their length: built
-	// once, not per step.
+	// (wsf on the flipped path, else ws): built once, not per step.
 	pixRows []int32
-	pixOff  []int32
-	pixN    []int32
+	pix     []pixRun
 	wp      []float32
-	// batched: one group and every pixN a multiple of 8, so a step's events
-	// go to the vector kernel as one list of runs (scatterRuns).
+	// batched: one group and every row length a multiple of 8, so a step's
+	// events go to the vector kernel as one list of runs (scatterRuns).
 	batched bool
 	// cdiv divides an internal index by c (its pixel), ydiv a pixel by w.
 	cdiv, ydiv divider
 }
+
+// pixRun is what an event at one input pixel reaches: the rows
+// pixRows[r0:r1] of n floats each, adds = n·(r1-r0)/2 weights in all. Its
+// first three fields are a run's first three (see addRuns).
+type pixRun struct{ n, r0, r1, adds int32 }
 
 // span is the run of kernel columns an input column reaches: n columns,
 // starting at flipped column f0 and output column o0.
@@ -324,38 +327,37 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 			hi := taps[len(taps)-1] // taps are in increasing kx, so decreasing ox
 			k.spans[x] = span{f0: int32(kw - 1 - int(hi.k)), o0: hi.o, n: int32(len(taps))}
 		}
-		k.pixOff = make([]int32, 1, in[1]*in[2]+1)
-		k.pixN = make([]int32, in[1]*in[2])
-		for y := range in[1] {
-			for x := range in[2] {
-				sp := k.spans[x]
-				f0 := int(sp.f0) * k.o
-				for _, r := range k.rows[y] {
-					k.pixRows = append(k.pixRows, int32((int(r.o)*k.ow+int(sp.o0))*k.o), int32(f0+int(r.k)*k.kw*k.o))
-				}
-				k.pixOff = append(k.pixOff, int32(len(k.pixRows)))
-				k.pixN[y*in[2]+x] = sp.n * int32(k.o)
-			}
-		}
 		k.wp = k.wsf
-	} else if grp == 1 {
-		k.pixOff = make([]int32, 1, in[1]*in[2]+1)
-		k.pixN = make([]int32, in[1]*in[2])
+	}
+	if grp == 1 {
+		if k.wp == nil {
+			k.wp = k.ws
+		}
+		k.pix = make([]pixRun, in[1]*in[2])
 		for y := range in[1] {
 			for x := range in[2] {
-				for _, r := range k.rows[y] {
-					rowOut, wr := int(r.o)*k.ow, int(r.k)*k.kw*k.og
-					for _, q := range k.cols[x] {
-						k.pixRows = append(k.pixRows, int32((rowOut+int(q.o))*k.o), int32(wr+int(q.k)*k.og))
+				r0, n := len(k.pixRows), k.og
+				if k.spans != nil {
+					sp := k.spans[x]
+					f0 := int(sp.f0) * k.o
+					n = int(sp.n) * k.o
+					for _, r := range k.rows[y] {
+						k.pixRows = append(k.pixRows, int32((int(r.o)*k.ow+int(sp.o0))*k.o), int32(f0+int(r.k)*k.kw*k.o))
+					}
+				} else {
+					for _, r := range k.rows[y] {
+						rowOut, wr := int(r.o)*k.ow, int(r.k)*k.kw*k.og
+						for _, q := range k.cols[x] {
+							k.pixRows = append(k.pixRows, int32((rowOut+int(q.o))*k.o), int32(wr+int(q.k)*k.og))
+						}
 					}
 				}
-				k.pixOff = append(k.pixOff, int32(len(k.pixRows)))
-				k.pixN[y*in[2]+x] = int32(k.og)
+				r1 := len(k.pixRows)
+				k.pix[y*in[2]+x] = pixRun{n: int32(n), r0: int32(r0), r1: int32(r1), adds: int32((r1 - r0) / 2 * n)}
 			}
 		}
-		k.wp = k.ws
 	}
-	k.batched = k.pixOff != nil && k.o%8 == 0
+	k.batched = k.pix != nil && k.o%8 == 0
 	return k
 }
 
@@ -410,9 +412,10 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 	var rows []int32
 	var n int
 	var w []float32
-	if k.pixOff != nil {
-		rows = k.pixRows[k.pixOff[p]:k.pixOff[p+1]]
-		n = int(k.pixN[p])
+	if k.pix != nil {
+		pr := k.pix[p]
+		rows = k.pixRows[pr.r0:pr.r1]
+		n = int(pr.n)
 		w = k.wp
 	} else {
 		y := k.ydiv.div(p)
@@ -485,9 +488,9 @@ func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc 
 			}
 			m++
 		}
-		r0, r1, n := k.pixOff[p], k.pixOff[p+1], k.pixN[p]
-		runs = append(runs, n, r0, r1, int32(m0), int32(m))
-		adds += int64(m-m0) * int64(r1-r0) / 2 * int64(n)
+		pr := &k.pix[p]
+		runs = append(runs, pr.n, pr.r0, pr.r1, int32(m0), int32(m))
+		adds += int64(m-m0) * int64(pr.adds)
 		if len(runs) == cap(runs) {
 			addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
 			runs = runs[:0]
