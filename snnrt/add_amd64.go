@@ -26,7 +26,7 @@ func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 func ifPackAVX2(v, cur, th []float32, act, pack []int32, zero bool) int
 
 //go:noescape
-func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32) int
+func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32, horizon float64) int
 
 // packTable[8m+k] is the position of the k-th set bit of the byte m (the
 // rest of the row is padding), for ifPackAVX2's branch-free spike lists.
@@ -150,15 +150,16 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 	return n8, act[:len(act)+k]
 }
 
-// liveNeurons keeps the neurons that can fire under a constant current (see
-// liveGo); every output needs len(cur)+8 entries of room.
-func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32) int {
+// liveNeurons keeps the neurons that can fire within horizon steps under a
+// constant current (see liveGo); every output needs len(cur)+8 entries of
+// room.
+func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, horizon float64) int {
 	n8, k := 0, 0
 	if useAVX2 {
 		n8 = len(cur) &^ 7
 		if n8 > 0 {
-			k = liveAVX2(cur[:n8], v0, th, live, cv, ccur, cth, packTable)
+			k = liveAVX2(cur[:n8], v0, th, live, cv, ccur, cth, packTable, horizon)
 		}
 	}
-	return liveGo(cur, v0, th, live, cv, ccur, cth, n8, k)
+	return liveGo(cur, v0, th, live, cv, ccur, cth, horizon, n8, k)
 }

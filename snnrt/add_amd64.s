@@ -517,15 +517,16 @@ nend:
 	VZEROUPPER
 	RET
 
-// func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32) int
-// For the first len(cur)&^7 neurons: keeps neuron i when cur[i] > 0 or
-// v0[i]+cur[i] >= th[i], appending i, v0[i], cur[i] and th[i] to live, cv,
-// ccur and cth without a data-dependent branch: the block's keep mask
-// selects a row of pack (the positions of its set bits, in order), which
-// permutes the kept lanes to the front of 8 entries stored at the end of
-// each output; the end then moves by the mask's popcount. Every output needs
-// 8 entries of room beyond the last one kept. Returns how many it kept.
-TEXT ·liveAVX2(SB), NOSPLIT, $0-200
+// func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32, horizon float64) int
+// For the first len(cur)&^7 neurons: keeps neuron i when canFire (the Go
+// rule, same operations in float64, no FMA) holds for cur[i], v0[i], th[i]
+// and horizon, appending i, v0[i], cur[i] and th[i] to live, cv, ccur and
+// cth without a data-dependent branch: the block's keep mask selects a row
+// of pack (the positions of its set bits, in order), which permutes the kept
+// lanes to the front of 8 entries stored at the end of each output; the end
+// then moves by the mask's popcount. Every output needs 8 entries of room
+// beyond the last one kept. Returns how many it kept.
+TEXT ·liveAVX2(SB), NOSPLIT, $0-208
 	MOVQ cur_base+0(FP), SI
 	MOVQ cur_len+8(FP), CX
 	MOVQ v0_base+24(FP), R8
@@ -535,6 +536,13 @@ TEXT ·liveAVX2(SB), NOSPLIT, $0-200
 	MOVQ ccur_base+120(FP), R12
 	MOVQ cth_base+144(FP), R13
 	MOVQ pack_base+168(FP), R14
+	VBROADCASTSD horizon+192(FP), Y15
+	MOVQ $0x7FFFFFFFFFFFFFFF, AX
+	VMOVQ AX, X12
+	VPBROADCASTQ X12, Y12
+	MOVQ $0x3E80000000000000, AX
+	VMOVQ AX, X14
+	VPBROADCASTQ X14, Y14
 	XORQ DX, DX
 	XORQ BX, BX
 	VXORPS Y7, Y7, Y7
@@ -548,11 +556,45 @@ lloop:
 	VMOVUPS (SI)(BX*1), Y0
 	VMOVUPS (R8)(BX*1), Y1
 	VMOVUPS (R9)(BX*1), Y2
+	// Low four lanes in float64: v0 + T·((max(|v0|, θ) + c)·2^-23 + c) >= θ.
+	VCVTPS2PD X0, Y9
+	VCVTPS2PD X1, Y10
+	VCVTPS2PD X2, Y11
+	VANDPD Y12, Y10, Y13
+	VMAXPD Y11, Y13, Y13
+	VADDPD Y9, Y13, Y13
+	VMULPD Y14, Y13, Y13
+	VADDPD Y9, Y13, Y13
+	VMULPD Y15, Y13, Y13
+	VADDPD Y10, Y13, Y13
+	VCMPPD $0x1D, Y11, Y13, Y13
+	VMOVMSKPD Y13, DI
+	// High four lanes.
+	VEXTRACTF128 $1, Y0, X9
+	VCVTPS2PD X9, Y9
+	VEXTRACTF128 $1, Y1, X10
+	VCVTPS2PD X10, Y10
+	VEXTRACTF128 $1, Y2, X11
+	VCVTPS2PD X11, Y11
+	VANDPD Y12, Y10, Y13
+	VMAXPD Y11, Y13, Y13
+	VADDPD Y9, Y13, Y13
+	VMULPD Y14, Y13, Y13
+	VADDPD Y9, Y13, Y13
+	VMULPD Y15, Y13, Y13
+	VADDPD Y10, Y13, Y13
+	VCMPPD $0x1D, Y11, Y13, Y13
+	VMOVMSKPD Y13, AX
+	SHLQ $4, AX
+	ORQ  AX, DI
+	// keep = (v0 + c >= θ) | (c > 0 & that).
+	VCMPPS $0x1E, Y7, Y0, Y6
+	VMOVMSKPS Y6, AX
+	ANDQ AX, DI
 	VADDPS Y0, Y1, Y3
 	VCMPPS $0x1D, Y2, Y3, Y4
-	VCMPPS $0x1E, Y7, Y0, Y6
-	VORPS Y6, Y4, Y4
 	VMOVMSKPS Y4, AX
+	ORQ  DI, AX
 	POPCNTQ AX, DI
 	SHLQ $5, AX
 	VMOVDQU (R14)(AX*1), Y6
@@ -570,6 +612,6 @@ lloop:
 	SUBQ $8, CX
 	JMP  lloop
 ldone:
-	MOVQ DX, ret+192(FP)
+	MOVQ DX, ret+200(FP)
 	VZEROUPPER
 	RET

@@ -45,8 +45,8 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 	return 0, act
 }
 
-// liveNeurons keeps the neurons that can fire under a constant current (see
-// liveGo).
-func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32) int {
-	return liveGo(cur, v0, th, live, cv, ccur, cth, 0, 0)
+// liveNeurons keeps the neurons that can fire within horizon steps under a
+// constant current (see liveGo).
+func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, horizon float64) int {
+	return liveGo(cur, v0, th, live, cv, ccur, cth, horizon, 0, 0)
 }

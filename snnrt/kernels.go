@@ -118,25 +118,45 @@ func addRunsGo(dst, w []float32, rows, offs []int32, vals []float32, runs []int3
 	}
 }
 
-// liveGo keeps, from neuron from on, the neurons i that can fire under the
-// constant current cur[i] (cur[i] > 0, or v0[i]+cur[i] >= th[i]; see
+// roundSlack bounds, with room to spare for the float64 evaluation, the
+// relative error of one float32 addition (2^-24).
+const roundSlack = 0x1p-23
+
+// canFire reports whether an IF neuron with membrane v0, threshold θ > 0 and
+// the constant current c can reach θ within horizon steps. At the first step
+// it does when v0 + c >= θ (in float32, as the step computes it). Otherwise
+// it needs c > 0: before its first spike the membrane then rises from v0 and
+// stays below θ, so each rounded step adds at most c + M·2^-24 with
+// M = max(|v0|, θ) + c, and after t <= horizon steps it is at most
+// v0 + horizon·(c + M·2^-24). When that bound is below θ the neuron never
+// fires in the run. The float64 operations (rounded one at a time, no FMA)
+// are the ones liveAVX2 does.
+func canFire(c, v0, th float32, horizon float64) bool {
+	if v0+c >= th {
+		return true
+	}
+	if !(c > 0) {
+		return false
+	}
+	cd, vd, td := float64(c), float64(v0), float64(th)
+	m := max(math.Abs(vd), td) + cd
+	x := float64(float64(float64(m*roundSlack)+cd)*horizon) + vd
+	return x >= td
+}
+
+// liveGo keeps, from neuron from on, the neurons i that can fire within
+// horizon steps under the constant current cur[i] (canFire; see
 // ifOp.compactLive), writing i, v0[i], cur[i] and th[i] at entry k, k+1, …
-// of live, cv, ccur and cth; it returns the new k. Branch-free: every neuron
-// is written and kept (k advanced) only when it can fire, which is a coin
-// toss to the branch predictor.
-func liveGo(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, from, k int) int {
+// of live, cv, ccur and cth; it returns the new k. Every neuron is written,
+// and kept (k advanced) only when it can fire.
+func liveGo(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, horizon float64, from, k int) int {
 	v0, th = v0[:len(cur)], th[:len(cur)]
 	for i := from; i < len(cur); i++ {
 		c := cur[i]
 		live[k], cv[k], ccur[k], cth[k] = int32(i), v0[i], c, th[i]
-		keep := 0
-		if c > 0 {
-			keep = 1
+		if canFire(c, v0[i], th[i], horizon) {
+			k++
 		}
-		if v0[i]+c >= th[i] {
-			keep = 1
-		}
-		k += keep
 	}
 	return k
 }

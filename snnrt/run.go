@@ -368,6 +368,7 @@ func (pr *Program) Run(x Input, opt RunOptions) (*RunResult, error) {
 	workers := make([]*worker, nw)
 	for i := range workers {
 		workers[i] = pr.worker()
+		workers[i].setHorizon(opt.T)
 	}
 	defer func() {
 		for _, w := range workers {
