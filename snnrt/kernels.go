@@ -24,27 +24,41 @@ func addToGo(dst, src []float32) {
 	}
 }
 
-// addScaledGo adds v·src into dst[:len(src)].
+// addScaledGo adds v·src into dst[:len(src)]. The conversions keep the
+// product rounded on its own (the spec lets a compiler fuse x += v*s into one
+// FMA, which the vector kernels do not do).
 func addScaledGo(dst, src []float32, v float32) {
 	dst = dst[:len(src)]
 	i := 0
 	for ; i+4 <= len(src); i += 4 {
 		s := src[i : i+4 : i+4]
 		d := dst[i : i+4 : i+4]
-		d[0] += v * s[0]
-		d[1] += v * s[1]
-		d[2] += v * s[2]
-		d[3] += v * s[3]
+		d[0] += float32(v * s[0])
+		d[1] += float32(v * s[1])
+		d[2] += float32(v * s[2])
+		d[3] += float32(v * s[3])
 	}
 	for ; i < len(src); i++ {
-		dst[i] += v * src[i]
+		dst[i] += float32(v * src[i])
 	}
 }
 
 // addRowsGo adds w[o+i] into dst[i] for every offset o, in order, for
 // from <= i < len(dst): per element, the additions of one addTo per offset.
+// A part narrower than a vector (the tail the vector kernels leave) takes one
+// pass over the offsets per element instead of a call per offset.
 func addRowsGo(dst, w []float32, offs []int32, from int) {
 	if from >= len(dst) {
+		return
+	}
+	if len(dst)-from < 8 {
+		for i := from; i < len(dst); i++ {
+			x := dst[i]
+			for _, o := range offs {
+				x += w[int(o)+i]
+			}
+			dst[i] = x
+		}
 		return
 	}
 	for _, o := range offs {
@@ -55,6 +69,17 @@ func addRowsGo(dst, w []float32, offs []int32, from int) {
 // addRowsScaledGo is addRowsGo with row j scaled by vals[j].
 func addRowsScaledGo(dst, w []float32, offs []int32, vals []float32, from int) {
 	if from >= len(dst) {
+		return
+	}
+	if len(dst)-from < 8 {
+		vals = vals[:len(offs)]
+		for i := from; i < len(dst); i++ {
+			x := dst[i]
+			for j, o := range offs {
+				x += float32(vals[j] * w[int(o)+i])
+			}
+			dst[i] = x
+		}
 		return
 	}
 	for j, o := range offs {
@@ -167,10 +192,11 @@ type scratch struct {
 	vals []float32
 	rows []int32 // (dst, weight) offset pairs of the rows one run reaches
 	runs []int32 // a batched conv's runs (see convKernel.scatterRuns)
+	nz   []int32 // the non-zero entries of a real-valued input (all)
 }
 
 func newScratch(n int) *scratch {
-	return &scratch{offs: make([]int32, 0, n), vals: make([]float32, 0, n)}
+	return &scratch{offs: make([]int32, 0, n), vals: make([]float32, 0, n), nz: make([]int32, 0, n)}
 }
 
 // synKernel scatters input events into an output accumulator and returns the
@@ -180,8 +206,9 @@ type synKernel interface {
 	spikes(dst []float32, act []int32, sc *scratch) int64
 	// events: listed inputs carry the values data[i].
 	events(dst []float32, act []int32, data []float32, sc *scratch) int64
-	// all: every non-zero entry of data (an analog input or current).
-	all(dst []float32, data []float32) int64
+	// all: every non-zero entry of data (an analog input or current), in
+	// ascending order, through the event kernels.
+	all(dst []float32, data []float32, sc *scratch) int64
 }
 
 // denseKernel: W stored transposed, wt[i*out:(i+1)*out] is input i's fan-out.
@@ -230,16 +257,20 @@ func (k *denseKernel) events(dst []float32, act []int32, data []float32, sc *scr
 	return int64(len(act)) * int64(k.out)
 }
 
-func (k *denseKernel) all(dst []float32, data []float32) int64 {
-	var n int64
-	for i, v := range data[:k.in] {
+func (k *denseKernel) all(dst []float32, data []float32, sc *scratch) int64 {
+	return k.events(dst, nonZero(data[:k.in], sc), data, sc)
+}
+
+// nonZero lists the non-zero entries of data in sc.nz.
+func nonZero(data []float32, sc *scratch) []int32 {
+	nz := sc.nz[:0]
+	for i, v := range data {
 		if v != 0 {
-			o := i * k.out
-			addScaled(dst[:k.out], k.wt[o:o+k.out], v)
-			n += int64(k.out)
+			nz = append(nz, int32(i))
 		}
 	}
-	return n
+	sc.nz = nz
+	return nz
 }
 
 // tap pairs a kernel offset with the output coordinate it reaches.
@@ -379,49 +410,6 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 	}
 	k.batched = k.pix != nil && k.o%8 == 0
 	return k
-}
-
-// one scatters v·(weights) for the event at internal index i; v == 1 takes
-// the multiply-free path.
-func (k *convKernel) one(dst []float32, i int, v float32, binary bool) int64 {
-	c := i % k.c
-	p := i / k.c
-	y := p / k.w
-	x := p - y*k.w
-	if k.spans != nil {
-		sp := k.spans[x]
-		n := int(sp.n) * k.o
-		rs := k.rows[y]
-		wc := (c*k.kh*k.kw + int(sp.f0)) * k.o
-		for _, r := range rs {
-			base := (int(r.o)*k.ow + int(sp.o0)) * k.o
-			wo := wc + int(r.k)*k.kw*k.o
-			if binary {
-				addTo(dst[base:base+n], k.wsf[wo:wo+n])
-			} else {
-				addScaled(dst[base:base+n], k.wsf[wo:wo+n], v)
-			}
-		}
-		return int64(len(rs) * n)
-	}
-	gOff := (c / k.cg) * k.og
-	rs, cs := k.rows[y], k.cols[x]
-	wc := c * k.kh * k.kw * k.og
-	for _, r := range rs {
-		rowOut := int(r.o) * k.ow
-		wr := wc + int(r.k)*k.kw*k.og
-		for _, q := range cs {
-			base := (rowOut+int(q.o))*k.o + gOff
-			wo := wr + int(q.k)*k.og
-			w := k.ws[wo : wo+k.og]
-			if binary {
-				addTo(dst[base:base+k.og], w)
-			} else {
-				addScaled(dst[base:base+k.og], w, v)
-			}
-		}
-	}
-	return int64(len(rs)*len(cs)) * int64(k.og)
 }
 
 // group scatters a run of events that share one input pixel p (and, with
@@ -570,14 +558,8 @@ func (k *convKernel) events(dst []float32, act []int32, data []float32, sc *scra
 	return k.scatter(dst, act, data, sc)
 }
 
-func (k *convKernel) all(dst []float32, data []float32) int64 {
-	var n int64
-	for i, v := range data {
-		if v != 0 {
-			n += k.one(dst, i, v, false)
-		}
-	}
-	return n
+func (k *convKernel) all(dst []float32, data []float32, sc *scratch) int64 {
+	return k.events(dst, nonZero(data, sc), data, sc)
 }
 
 // poolGeom maps an input pixel to the pooling windows that contain it and a

@@ -244,11 +244,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		o := out
 		p.add(n, func(w *worker) stepOp {
 			s := &synOp{k: k, in: w.buf(inName), inKind: inKind, inBinary: inBin, bias: bias}
-			if inKind == kindSparse {
-				s.sc = newScratch(x.n)
-				if ck, ok := k.(*convKernel); ok {
-					s.sc = ck.newScratch(x.n, runsPerCall)
-				}
+			s.sc = newScratch(x.n)
+			if ck, ok := k.(*convKernel); ok {
+				s.sc = ck.newScratch(x.n, runsPerCall)
 			}
 			if o.slot >= 0 {
 				s.dst = w.accs[o.slot]
@@ -562,7 +560,7 @@ func (s *synOp) fillBias() {
 func (s *synOp) reset() {
 	if s.inKind == kindConst {
 		s.fillBias()
-		s.macs += s.k.all(s.dst, s.in.data)
+		s.macs += s.k.all(s.dst, s.in.data, s.sc)
 	}
 }
 
@@ -581,7 +579,7 @@ func (s *synOp) step() {
 		if s.out != nil {
 			s.fillBias()
 		}
-		s.macs += s.k.all(s.dst, s.in.data)
+		s.macs += s.k.all(s.dst, s.in.data, s.sc)
 	}
 }
 

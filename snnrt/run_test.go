@@ -393,7 +393,7 @@ func TestConvKernelMatchesDense(t *testing.T) {
 					t.Fatalf("density 1/%d: batched runs (batched=%v) give other sums or ACs (%d, %d)", density, k.batched, acs3, acs)
 				}
 				got2 := make([]float32, numel(os))
-				k.all(got2, xi)
+				k.all(got2, xi, k.newScratch(len(xi), runsPerCall))
 				pout := toInternal(os)
 				var nz int64
 				for l := range want {
