@@ -466,6 +466,24 @@ func (k *convKernel) newScratch(n, perCall int) *scratch {
 	return sc
 }
 
+// gather puts the events act[j:] that lie in [lo, hi) (a run at one pixel)
+// into offs from entry m on, as weight offsets (a-base)·stride, and with
+// vals their values data[a]; it returns where the run ends in act and offs.
+func gather(act []int32, j int, lo, hi, base, stride int32, data []float32, offs []int32, vals []float32, m int) (int, int) {
+	for ; j < len(act); j++ {
+		a := act[j]
+		if a < lo || a >= hi {
+			break
+		}
+		offs[m] = (a - base) * stride
+		if vals != nil {
+			vals[m] = data[a]
+		}
+		m++
+	}
+	return j, m
+}
+
 // scatterRuns is scatter for one group when every row length is a multiple
 // of 8: the runs of events at one pixel are listed (row pairs by their place
 // in pixRows) and added by one kernel call per runsPerCall runs, in order,
@@ -485,17 +503,7 @@ func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc 
 		lo := int32(p * k.c)
 		hi := lo + int32(k.c)
 		m0 := m
-		for ; j < len(act); j++ {
-			a := act[j]
-			if a < lo || a >= hi {
-				break
-			}
-			offs[m] = (a - lo) * stride
-			if vals != nil {
-				vals[m] = data[a]
-			}
-			m++
-		}
+		j, m = gather(act, j, lo, hi, lo, stride, data, offs, vals, m)
 		pr := &k.pix[p]
 		runs = append(runs, pr.n, pr.r0, pr.r1, int32(m0), int32(m))
 		adds += int64(m-m0) * int64(pr.adds)
@@ -518,7 +526,11 @@ func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scr
 	}
 	var n int64
 	stride := int32(k.kh * k.kw * k.og)
-	offs, vals := sc.offs[:cap(sc.offs)], sc.vals[:cap(sc.vals)]
+	offs := sc.offs[:cap(sc.offs)]
+	var vals []float32
+	if data != nil {
+		vals = sc.vals[:cap(sc.vals)]
+	}
 	for j := 0; j < len(act); {
 		i := int(act[j])
 		p := k.cdiv.div(i)
@@ -529,20 +541,10 @@ func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scr
 			lo += int32(c0 / k.cg * k.cg)
 		}
 		hi := lo + int32(k.cg)
-		m := 0
-		for ; j < len(act); j++ {
-			a := act[j]
-			if a < lo || a >= hi {
-				break
-			}
-			offs[m] = (a - base) * stride
-			if data != nil {
-				vals[m] = data[a]
-			}
-			m++
-		}
+		var m int
+		j, m = gather(act, j, lo, hi, base, stride, data, offs, vals, 0)
 		var v []float32
-		if data != nil {
+		if vals != nil {
 			v = vals[:m]
 		}
 		n += k.group(dst, p, offs[:m], v, c0, sc)

@@ -827,18 +827,25 @@ func (m *maxPoolOp) take(o int32, key uint64) {
 	m.lead[o] = max(l, key)
 }
 
+// counted adds input a's spike (its magnitude) to its count and returns
+// its rank key.
+func (m *maxPoolOp) counted(a int32) uint64 {
+	v := float32(1)
+	if !m.binary {
+		v = float32(math.Abs(float64(m.in.data[a])))
+	}
+	c := m.count[a] + v
+	m.count[a] = c
+	return rank(c, a)
+}
+
 // stepOne: windows that do not overlap, one lookup per event.
 func (m *maxPoolOp) stepOne() {
-	count, one, in := m.count, m.g.one, m.in.data
+	one := m.g.one
 	for _, a := range m.in.act {
-		v := float32(1)
-		if !m.binary {
-			v = float32(math.Abs(float64(in[a])))
-		}
-		ca := count[a] + v
-		count[a] = ca
+		key := m.counted(a)
 		if o := one[a]; o >= 0 {
-			m.take(o, rank(ca, a))
+			m.take(o, key)
 		}
 	}
 }
@@ -847,15 +854,8 @@ func (m *maxPoolOp) stepOne() {
 func (m *maxPoolOp) stepWindows() {
 	g := m.g
 	nc := g.c
-	count, in := m.count, m.in.data
 	for _, a := range m.in.act {
-		v := float32(1)
-		if !m.binary {
-			v = float32(math.Abs(float64(in[a])))
-		}
-		ca := count[a] + v
-		count[a] = ca
-		key := rank(ca, a)
+		key := m.counted(a)
 		i := int(a)
 		pix := g.cdiv.div(i)
 		c := i - pix*nc
