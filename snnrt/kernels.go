@@ -217,17 +217,23 @@ type denseKernel struct {
 	wt      []float32
 }
 
-func newDenseKernel(w *Tensor) *denseKernel {
+// newDenseKernel transposes W; with perm, input i of the kernel is column
+// perm[i] of W.
+func newDenseKernel(w *Tensor, perm []int32) *denseKernel {
 	out, in := w.Shape[0], w.Shape[1]
 	wt := make([]float32, in*out)
 	// In 32×32 tiles: a plain transpose strides through a whole row of wt
-	// per element, and every Run builds its kernels afresh.
+	// per element.
 	const tile = 32
 	for o0 := 0; o0 < out; o0 += tile {
 		for i0 := 0; i0 < in; i0 += tile {
 			for o := o0; o < min(o0+tile, out); o++ {
 				for i := i0; i < min(i0+tile, in); i++ {
-					wt[i*out+o] = w.Data[o*in+i]
+					j := i
+					if perm != nil {
+						j = int(perm[i])
+					}
+					wt[i*out+o] = w.Data[o*in+j]
 				}
 			}
 		}

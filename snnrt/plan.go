@@ -52,6 +52,10 @@ type valueInfo struct {
 	// (see markDataless), so its data array stays zero and untouched.
 	dataless bool
 	alias    string
+	// perm, with alias: entry a of the aliased buffer is entry perm[a] of
+	// this value (a layout change that only Dense layers read, folded into
+	// their weights).
+	perm []int32
 	// slot >= 0: the value is never materialised; its producer scatters
 	// straight into accumulator slot (the membrane of its one IF consumer, or
 	// the readout) and fusedBias is added there every step.
@@ -223,7 +227,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		if n.Op == OpConv {
 			k = newConvKernel(n, x.shape, shape)
 		} else {
-			k = newDenseKernel(n.W)
+			k = newDenseKernel(n.W, x.perm)
 		}
 		var bias []float32
 		if n.B != nil {
@@ -302,6 +306,14 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		}
 		if len(ins) == 1 && isIdentity(maps[0]) {
 			out.alias = p.root(inName)
+			return nil
+		}
+		// A layout change read by Dense layers alone (a Flatten before the
+		// classifier) moves no values: the Dense layers take the input's
+		// entries in its own order with their weight columns permuted, the
+		// same events in the same order.
+		if len(ins) == 1 && x.perm == nil && n.Output != p.net.Output && onlyDense(consumers[n.Output]) {
+			out.alias, out.perm = p.root(inName), maps[0]
 			return nil
 		}
 		kd := out.kind
@@ -456,6 +468,16 @@ func (p *plan) markDataless() {
 		}
 		v.dataless = ok
 	}
+}
+
+// onlyDense reports whether there are consumers and all are Dense layers.
+func onlyDense(cs []*Node) bool {
+	for _, c := range cs {
+		if c.Op != OpDense {
+			return false
+		}
+	}
+	return len(cs) > 0
 }
 
 func inShapes(v []*valueInfo) [][]int {
