@@ -1103,19 +1103,8 @@ func (f *ifOp) stepCompact(data []float32) {
 	v, cur, th := f.cv, f.ccur, f.cth
 	n := len(v)
 	from := len(f.out.act)
-	n8, act := ifStep(v, cur, th, n&^7, nil, f.out.act, f.zero)
-	for i := n8; i < n; i++ {
-		x := v[i] + cur[i]
-		if x >= th[i] {
-			if f.zero {
-				x = 0
-			} else {
-				x -= th[i]
-			}
-			act = append(act, int32(i))
-		}
-		v[i] = x
-	}
+	done, act := ifStep(v, cur, th, n&^7, nil, f.out.act, f.zero)
+	act = ifTail(v, cur, th, done, f.zero, nil, act)
 	for k, j := range act[from:] {
 		i := f.live[j]
 		act[from+k] = i
@@ -1143,43 +1132,40 @@ func (f *ifOp) step() {
 		f.count()
 		return
 	}
-	n8, act := ifStep(v, f.cur, th, f.per, data, f.out.act, f.zero)
+	done, act := ifStep(v, f.cur, th, f.per, data, f.out.act, f.zero)
+	var cur []float32
 	if f.cur != nil {
-		cur := f.cur[:len(v)]
-		for i := n8; i < len(v); i++ {
-			x := v[i] + cur[i]
-			if x >= th[i] {
-				if f.zero {
-					x = 0
-				} else {
-					x -= th[i]
-				}
-				if data != nil {
-					data[i] = 1
-				}
-				act = append(act, int32(i))
-			}
-			v[i] = x
-		}
-	} else {
-		for i := n8; i < len(v); i++ {
-			x := v[i]
-			if x >= th[i] {
-				if f.zero {
-					x = 0
-				} else {
-					x -= th[i]
-				}
-				if data != nil {
-					data[i] = 1
-				}
-				act = append(act, int32(i))
-				v[i] = x
-			}
-		}
+		cur = f.cur[:len(v)]
 	}
+	act = ifTail(v, cur, th, done, f.zero, data, act)
 	f.out.act = act
 	f.count()
+}
+
+// ifTail is the IF rule of DESIGN §2, one neuron at a time, for the neurons
+// from on that the vector kernel left: v += cur (when there is one), then a
+// spike and a reset where v >= θ, marked in data (when there is one) and
+// appended to act.
+func ifTail(v, cur, th []float32, from int, zero bool, data []float32, act []int32) []int32 {
+	for i := from; i < len(v); i++ {
+		x := v[i]
+		if cur != nil {
+			x += cur[i]
+		}
+		if x >= th[i] {
+			if zero {
+				x = 0
+			} else {
+				x -= th[i]
+			}
+			if data != nil {
+				data[i] = 1
+			}
+			act = append(act, int32(i))
+		}
+		v[i] = x
+	}
+	return act
 }
 
 // count adds this step's spikes to the layer's and the recorded neurons'
