@@ -248,9 +248,10 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		o := out
 		p.add(n, func(w *worker) stepOp {
 			s := &synOp{k: k, in: w.buf(inName), inKind: inKind, inBinary: inBin, bias: bias}
-			s.sc = newScratch(x.n)
 			if ck, ok := k.(*convKernel); ok {
 				s.sc = ck.newScratch(x.n, runsPerCall)
+			} else {
+				s.sc = newScratch(x.n)
 			}
 			if o.slot >= 0 {
 				s.dst = w.accs[o.slot]
@@ -526,7 +527,6 @@ func (p *plan) newWorker() *worker {
 	return w
 }
 
-// clearStats zeroes what the worker counted, for its next run.
 // setHorizon tells the worker's IF layers how many steps a run takes, so
 // that a constant current too weak to reach θ in that many steps leaves its
 // neurons out.
@@ -536,6 +536,7 @@ func (w *worker) setHorizon(T int) {
 	}
 }
 
+// clearStats zeroes what the worker counted, for its next run.
 func (w *worker) clearStats() {
 	for _, op := range w.ops {
 		op.clearStats()
@@ -627,7 +628,7 @@ type sumPoolOp struct {
 	kind    kind
 	binary  bool // the input is binary: a listed entry is 1
 	// reached has bit o set when an event of this step reached output o;
-	// list lists and clears them.
+	// listBits lists and clears them.
 	reached []uint64
 	counters
 }
