@@ -83,41 +83,32 @@ func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
 // addRowsMulti does addRows(dst[d:d+n], w[o:], offs) for every pair (d, o)
 // of rows; the caller guarantees every range is inside dst and w.
 func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
-	n8 := 0
 	if useAVX2 {
-		n8 = n &^ 7
-		if n8 > 0 {
-			run := [5]int32{int32(n8), 0, int32(len(rows)), 0, int32(len(offs))}
-			addRunsAVX2(dst, w, rows, offs, run[:])
-		}
+		run := [5]int32{int32(n), 0, int32(len(rows)), 0, int32(len(offs))}
+		addRunsAVX2(dst, w, rows, offs, run[:])
+		return
 	}
-	if n8 < n {
-		for r := 0; r < len(rows); r += 2 {
-			addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, n8)
-		}
+	for r := 0; r < len(rows); r += 2 {
+		addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs)
 	}
 }
 
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
-	n8 := 0
 	if useAVX2 {
-		n8 = n &^ 7
-		if n8 > 0 {
-			run := [5]int32{int32(n8), 0, int32(len(rows)), 0, int32(len(offs))}
-			addRunsScaledAVX2(dst, w, rows, offs, vals[:len(offs)], run[:])
-		}
+		run := [5]int32{int32(n), 0, int32(len(rows)), 0, int32(len(offs))}
+		addRunsScaledAVX2(dst, w, rows, offs, vals[:len(offs)], run[:])
+		return
 	}
-	if n8 < n {
-		for r := 0; r < len(rows); r += 2 {
-			addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals, n8)
-		}
+	for r := 0; r < len(rows); r += 2 {
+		addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals)
 	}
 }
 
 // addRuns does, for each run (n, r0, r1, o0, o1) of runs, in order,
 // addRowsMulti(dst, w, n, rows[r0:r1], offs[o0:o1]), and with vals
-// addRowsMultiScaled with vals[o0:o1]; every n is a multiple of 8.
+// addRowsMultiScaled with vals[o0:o1]. A row's last n%8 floats go through
+// masked loads and stores, which touch nothing past the row.
 func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32) {
 	switch {
 	case !useAVX2:

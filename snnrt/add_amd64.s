@@ -1,5 +1,25 @@
 #include "textflag.h"
 
+// tailMask<>+4(8-k) is the mask of the first k of 8 lanes: the run kernels'
+// rows of n floats end in a block of n%8 done with masked loads and stores.
+DATA tailMask<>+0(SB)/4, $0xffffffff
+DATA tailMask<>+4(SB)/4, $0xffffffff
+DATA tailMask<>+8(SB)/4, $0xffffffff
+DATA tailMask<>+12(SB)/4, $0xffffffff
+DATA tailMask<>+16(SB)/4, $0xffffffff
+DATA tailMask<>+20(SB)/4, $0xffffffff
+DATA tailMask<>+24(SB)/4, $0xffffffff
+DATA tailMask<>+28(SB)/4, $0xffffffff
+DATA tailMask<>+32(SB)/4, $0
+DATA tailMask<>+36(SB)/4, $0
+DATA tailMask<>+40(SB)/4, $0
+DATA tailMask<>+44(SB)/4, $0
+DATA tailMask<>+48(SB)/4, $0
+DATA tailMask<>+52(SB)/4, $0
+DATA tailMask<>+56(SB)/4, $0
+DATA tailMask<>+60(SB)/4, $0
+GLOBL tailMask<>(SB), RODATA|NOPTR, $64
+
 // func addToAVX2(dst, src []float32)
 // dst[i] += src[i] for i < len(src); len(dst) >= len(src) is checked by the caller.
 TEXT ·addToAVX2(SB), NOSPLIT, $0-48
@@ -391,7 +411,7 @@ mrout32:
 	JMP  mrblk32
 mrblk8:
 	CMPQ CX, $8
-	JL   mrdone
+	JL   mrtail
 	VMOVUPS (DI), Y0
 	XORQ BX, BX
 mrin8:
@@ -407,6 +427,25 @@ mrout8:
 	ADDQ $32, SI
 	SUBQ $8, CX
 	JMP  mrblk8
+mrtail:
+	TESTQ CX, CX
+	JE   mrdone
+	MOVQ $8, AX
+	SUBQ CX, AX
+	LEAQ tailMask<>(SB), DX
+	VMOVDQU (DX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y0
+	XORQ BX, BX
+mrint:
+	CMPQ BX, R9
+	JGE  mrouttail
+	MOVLQSX (R8)(BX*4), AX
+	VMASKMOVPS (SI)(AX*4), Y15, Y1
+	VADDPS Y1, Y0, Y0
+	INCQ BX
+	JMP  mrint
+mrouttail:
+	VMASKMOVPS Y0, Y15, (DI)
 mrdone:
 	ADDQ $8, R12
 	DECQ R13
@@ -487,7 +526,7 @@ nsout32:
 	JMP  nsblk32
 nsblk8:
 	CMPQ CX, $8
-	JL   nsdone
+	JL   nstail
 	VMOVUPS (DI), Y0
 	XORQ BX, BX
 nsin8:
@@ -505,6 +544,27 @@ nsout8:
 	ADDQ $32, SI
 	SUBQ $8, CX
 	JMP  nsblk8
+nstail:
+	TESTQ CX, CX
+	JE   nsdone
+	MOVQ $8, AX
+	SUBQ CX, AX
+	LEAQ tailMask<>(SB), DX
+	VMOVDQU (DX)(AX*4), Y15
+	VMASKMOVPS (DI), Y15, Y0
+	XORQ BX, BX
+nsint:
+	CMPQ BX, R9
+	JGE  nsouttail
+	MOVLQSX (R8)(BX*4), AX
+	VBROADCASTSS (R10)(BX*4), Y8
+	VMASKMOVPS (SI)(AX*4), Y15, Y4
+	VMULPS Y4, Y8, Y4
+	VADDPS Y4, Y0, Y0
+	INCQ BX
+	JMP  nsint
+nsouttail:
+	VMASKMOVPS Y0, Y15, (DI)
 nsdone:
 	ADDQ $8, R12
 	DECQ R13

@@ -12,17 +12,17 @@ func addTo(dst, src []float32) { addToGo(dst, src) }
 func addScaled(dst, src []float32, v float32) { addScaledGo(dst, src, v) }
 
 // addRows adds w[o:o+len(dst)] into dst for each o in offs, in order.
-func addRows(dst, w []float32, offs []int32) { addRowsGo(dst, w, offs, 0) }
+func addRows(dst, w []float32, offs []int32) { addRowsGo(dst, w, offs) }
 
 // addRowsScaled adds vals[j]·w[offs[j]:offs[j]+len(dst)] into dst, in order.
 func addRowsScaled(dst, w []float32, offs []int32, vals []float32) {
-	addRowsScaledGo(dst, w, offs, vals, 0)
+	addRowsScaledGo(dst, w, offs, vals)
 }
 
 // addRowsMulti does addRows(dst[d:d+n], w[o:], offs) for every pair (d, o) of rows.
 func addRowsMulti(dst, w []float32, n int, rows, offs []int32) {
 	for r := 0; r < len(rows); r += 2 {
-		addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, 0)
+		addRowsGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs)
 	}
 }
 
@@ -36,7 +36,7 @@ func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
 	for r := 0; r < len(rows); r += 2 {
-		addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals, 0)
+		addRowsScaledGo(dst[rows[r]:int(rows[r])+n], w[rows[r+1]:], offs, vals)
 	}
 }
 

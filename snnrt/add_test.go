@@ -95,7 +95,7 @@ func TestAddRowsKernels(t *testing.T) {
 }
 
 // TestAddRunsKernel: a list of runs (overlapping outputs, shared and
-// disjoint offsets, empty runs, row lengths multiples of 8) added by one
+// disjoint offsets, empty runs, any row length) added by one
 // addRuns call equals one addRowsMulti(Scaled) per run, in order, bit for
 // bit, with and without the vector kernels.
 func TestAddRunsKernel(t *testing.T) {
@@ -110,11 +110,16 @@ func TestAddRunsKernel(t *testing.T) {
 	}
 	var rows, offs, runs []int32
 	var vals []float32
-	for range 40 {
-		n := 8 * (r.IntN(12) + 1)
+	for i := range 60 {
+		// Any length: the last n%8 floats take the masked block; a row may
+		// end at the end of dst.
+		n := r.IntN(100) + 1
 		r0, o0 := len(rows), len(offs)
 		for range r.IntN(4) {
-			rows = append(rows, int32(r.IntN(len(dst)-n)), int32(r.IntN(1000)))
+			rows = append(rows, int32(r.IntN(len(dst)-n+1)), int32(r.IntN(1000)))
+		}
+		if i%7 == 0 {
+			rows = append(rows, int32(len(dst)-n), int32(r.IntN(1000)))
 		}
 		for range r.IntN(4) {
 			offs = append(offs, int32(r.IntN(2000)))

@@ -43,16 +43,13 @@ func addScaledGo(dst, src []float32, v float32) {
 	}
 }
 
-// addRowsGo adds w[o+i] into dst[i] for every offset o, in order, for
-// from <= i < len(dst): per element, the additions of one addTo per offset.
-// A part narrower than a vector (the tail the vector kernels leave) takes one
-// pass over the offsets per element instead of a call per offset.
-func addRowsGo(dst, w []float32, offs []int32, from int) {
-	if from >= len(dst) {
-		return
-	}
-	if len(dst)-from < 8 {
-		for i := from; i < len(dst); i++ {
+// addRowsGo adds w[o+i] into dst[i] for every offset o, in order: per
+// element, the additions of one addTo per offset. A row narrower than a
+// vector takes one pass over the offsets per element instead of a call per
+// offset.
+func addRowsGo(dst, w []float32, offs []int32) {
+	if len(dst) < 8 {
+		for i := range dst {
 			x := dst[i]
 			for _, o := range offs {
 				x += w[int(o)+i]
@@ -62,18 +59,15 @@ func addRowsGo(dst, w []float32, offs []int32, from int) {
 		return
 	}
 	for _, o := range offs {
-		addToGo(dst[from:], w[int(o)+from:int(o)+len(dst)])
+		addToGo(dst, w[int(o):int(o)+len(dst)])
 	}
 }
 
 // addRowsScaledGo is addRowsGo with row j scaled by vals[j].
-func addRowsScaledGo(dst, w []float32, offs []int32, vals []float32, from int) {
-	if from >= len(dst) {
-		return
-	}
-	if len(dst)-from < 8 {
+func addRowsScaledGo(dst, w []float32, offs []int32, vals []float32) {
+	if len(dst) < 8 {
 		vals = vals[:len(offs)]
-		for i := from; i < len(dst); i++ {
+		for i := range dst {
 			x := dst[i]
 			for j, o := range offs {
 				x += float32(vals[j] * w[int(o)+i])
@@ -83,7 +77,7 @@ func addRowsScaledGo(dst, w []float32, offs []int32, vals []float32, from int) {
 		return
 	}
 	for j, o := range offs {
-		addScaledGo(dst[from:], w[int(o)+from:int(o)+len(dst)], vals[j])
+		addScaledGo(dst, w[int(o):int(o)+len(dst)], vals[j])
 	}
 }
 
@@ -191,7 +185,7 @@ type scratch struct {
 	offs []int32
 	vals []float32
 	rows []int32 // (dst, weight) offset pairs of the rows one run reaches
-	runs []int32 // a batched conv's runs (see convKernel.scatterRuns)
+	runs []int32 // a one-group conv's runs (see convKernel.scatterRuns)
 	nz   []int32 // the non-zero entries of a real-valued input (all)
 }
 
@@ -324,9 +318,6 @@ type convKernel struct {
 	pixRows []int32
 	pix     []pixRun
 	wp      []float32
-	// batched: one group and every row length a multiple of 8, so a step's
-	// events go to the vector kernel as one list of runs (scatterRuns).
-	batched bool
 	// cdiv divides an internal index by c (its pixel), ydiv a pixel by w.
 	cdiv, ydiv divider
 }
@@ -414,7 +405,6 @@ func newConvKernel(n *Node, in []int, out []int) *convKernel {
 			}
 		}
 	}
-	k.batched = k.pix != nil && k.o%8 == 0
 	return k
 }
 
@@ -462,11 +452,12 @@ func (k *convKernel) group(dst []float32, p int, offs []int32, vals []float32, c
 const runsPerCall = 256
 
 // newScratch is a scratch for n inputs with room for the rows of one pixel
-// and, when the kernel batches, for perCall runs.
+// and, with one group (pix), for perCall runs: a step's events then go to the
+// vector kernel as one list of runs (scatterRuns).
 func (k *convKernel) newScratch(n, perCall int) *scratch {
 	sc := newScratch(n)
 	sc.rows = make([]int32, 0, 2*k.kh*k.kw)
-	if k.batched {
+	if k.pix != nil {
 		sc.runs = make([]int32, 0, 5*perCall)
 	}
 	return sc
@@ -490,10 +481,9 @@ func gather(act []int32, j int, lo, hi, base, stride int32, data []float32, offs
 	return j, m
 }
 
-// scatterRuns is scatter for one group when every row length is a multiple
-// of 8: the runs of events at one pixel are listed (row pairs by their place
-// in pixRows) and added by one kernel call per runsPerCall runs, in order,
-// rather than one call per run.
+// scatterRuns is scatter for one group: the runs of events at one pixel are
+// listed (row pairs by their place in pixRows) and added by one kernel call
+// per runsPerCall runs, in order, rather than one call per run.
 func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc *scratch) int64 {
 	stride := int32(k.kh * k.kw * k.og)
 	offs := sc.offs[:cap(sc.offs)]
@@ -527,7 +517,7 @@ func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc 
 // scatter splits act into runs of events at one pixel (and channel group)
 // and hands each run to group; the order of events is kept.
 func (k *convKernel) scatter(dst []float32, act []int32, data []float32, sc *scratch) int64 {
-	if k.batched && sc.runs != nil {
+	if sc.runs != nil {
 		return k.scatterRuns(dst, act, data, sc)
 	}
 	var n int64

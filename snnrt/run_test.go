@@ -390,7 +390,7 @@ func TestConvKernelMatchesDense(t *testing.T) {
 				got3 := make([]float32, numel(os))
 				acs3 := k.spikes(got3, act, k.newScratch(len(xi), 2))
 				if !slices.Equal(got3, got) || acs3 != acs {
-					t.Fatalf("density 1/%d: batched runs (batched=%v) give other sums or ACs (%d, %d)", density, k.batched, acs3, acs)
+					t.Fatalf("density 1/%d: batched runs (one group: %v) give other sums or ACs (%d, %d)", density, k.pix != nil, acs3, acs)
 				}
 				got2 := make([]float32, numel(os))
 				k.all(got2, xi, k.newScratch(len(xi), runsPerCall))
