@@ -1091,11 +1091,25 @@ func (f *ifOp) reset() {
 // all: at T=32, on the first layers of the bundled models, that is 46–71 %
 // of the neurons of a test digit (79 % on mlp), for one pass over the layer
 // per sample.
+//
+// The live neurons are padded to a multiple of 16 with neurons that never
+// fire (no current, θ = +Inf), so that the vector kernel does them all,
+// unless that would make them more than the layer (whose spike list has
+// room for its own size).
 func (f *ifOp) compactLive() {
 	n := len(f.v0)
 	live, cv, ccur, cth := f.live[:n+8], f.cv[:n+8], f.ccur[:n+8], f.cth[:n+8]
 	k := liveNeurons(f.in.data[:n], f.v0, f.th, live, cv, ccur, cth, f.horizon)
-	f.live, f.cv, f.ccur, f.cth = live[:k], cv[:k], ccur[:k], cth[:k]
+	k16 := (k + 15) &^ 15
+	if k16 > n {
+		k16 = k
+	}
+	clear(cv[k:k16])
+	clear(ccur[k:k16])
+	for j := k; j < k16; j++ {
+		cth[j] = float32(math.Inf(1))
+	}
+	f.live, f.cv, f.ccur, f.cth = live[:k], cv[:k16], ccur[:k16], cth[:k16]
 }
 
 // stepCompact is step for the live neurons of a compact IF: the spikes
