@@ -124,8 +124,7 @@ func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 // and appends it to act, whose capacity must hold len(v) more entries; with
 // data nil the branch-free ifPackAVX2 runs and act needs len(v)+8. p is the
 // common period of cur and th (see period). It returns how many neurons it
-// did (len(v)&^7, or len(v)&^15 on the 16-neuron path) and the extended act;
-// the caller does the rest.
+// did (len(v)&^7) and the extended act; the caller does the rest.
 func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool) (int, []int32) {
 	if !useAVX2 {
 		return 0, act
@@ -144,7 +143,19 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 		// spikes read through the list) two blocks a turn: 40 % less time
 		// per neuron than ifPackAVX2 in isolation.
 		k = ifPack16AVX2(v[:n16], cur, th[:p], act[len(act):len(act)+n16+8], packTable)
-		return n16, act[:len(act)+k]
+		act = act[:len(act)+k]
+		if n8 > n16 {
+			// One block of 8 left: the 8-neuron kernel, at its place in the
+			// period.
+			o := n16 % p
+			blk := act[len(act) : len(act)+16]
+			k = ifPackAVX2(v[n16:n8], cur[o:o+8], th[o:o+8], blk, packTable, false)
+			for j := range blk[:k] {
+				blk[j] += int32(n16)
+			}
+			act = act[:len(act)+k]
+		}
+		return n8, act
 	case data == nil:
 		k = ifPackAVX2(v[:n8], cur, th[:p], act[len(act):len(act)+n8+8], packTable, zero)
 	default:
