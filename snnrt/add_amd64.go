@@ -133,21 +133,26 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 	if n8 == 0 {
 		return 0, act
 	}
-	if cur != nil {
-		cur = cur[:p]
+	// The 16-neuron kernel wraps its place in the period every 16 neurons;
+	// arrays that repeat every 8 mod 16 (6 or 10 channels) also repeat over
+	// twice that, when they are that long (a layer's are).
+	p16 := p
+	if p%16 != 0 && p < n8 && 2*p <= len(th) && 2*p <= len(cur) {
+		p16 = 2 * p
 	}
 	var k int
 	switch n16 := len(v) &^ 15; {
-	case data == nil && cur != nil && !zero && n16 > 0 && (p%16 == 0 || p == n8):
+	case data == nil && cur != nil && !zero && n16 > 0 && (p16%16 == 0 || p16 == n8):
 		// The common case (a bias or constant current, subtract reset,
 		// spikes read through the list) two blocks a turn: 40 % less time
 		// per neuron than ifPackAVX2 in isolation.
-		k = ifPack16AVX2(v[:n16], cur, th[:p], act[len(act):len(act)+n16+8], packTable)
+		cur := cur[:p16]
+		k = ifPack16AVX2(v[:n16], cur, th[:p16], act[len(act):len(act)+n16+8], packTable)
 		act = act[:len(act)+k]
 		if n8 > n16 {
 			// One block of 8 left: the 8-neuron kernel, at its place in the
 			// period.
-			o := n16 % p
+			o := n16 % p16
 			blk := act[len(act) : len(act)+16]
 			k = ifPackAVX2(v[n16:n8], cur[o:o+8], th[o:o+8], blk, packTable, false)
 			for j := range blk[:k] {
@@ -156,9 +161,13 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 			act = act[:len(act)+k]
 		}
 		return n8, act
-	case data == nil:
+	}
+	if cur != nil {
+		cur = cur[:p]
+	}
+	if data == nil {
 		k = ifPackAVX2(v[:n8], cur, th[:p], act[len(act):len(act)+n8+8], packTable, zero)
-	default:
+	} else {
 		k = ifFireAVX2(v[:n8], cur, th[:p], data[:n8], act[len(act):len(act)+n8], zero)
 	}
 	return n8, act[:len(act)+k]

@@ -163,56 +163,34 @@ func TestAddRunsKernel(t *testing.T) {
 // scalar rule of DESIGN §2.
 func TestIFStepKernel(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{8, 16, 24, 96, 200, 1024} {
-		// A period of n: arrays that do not repeat (a compacted layer).
-		for _, per := range []int{8, 16, 32, n} {
+	for _, n := range []int{8, 16, 24, 96, 120, 200, 1024} {
+		// A period of n: arrays that do not repeat (a compacted layer);
+		// 24 and 40: periods of 8 mod 16 (6 or 10 channels).
+		for _, per := range []int{8, 16, 24, 32, 40, n} {
 			if n%per != 0 {
 				continue
 			}
-			for _, zero := range []bool{false, true} {
-				for _, withCur := range []bool{false, true} {
-					v := make([]float32, n)
-					th := make([]float32, per)
-					cur := make([]float32, per)
-					for i := range v {
-						v[i] = r.Float32()*3 - 1
-					}
-					for i := range th {
-						th[i] = r.Float32() + 0.1
-						cur[i] = r.Float32()*0.6 - 0.2
-					}
-					want := slices.Clone(v)
-					var spikes []int
-					for i := range want {
-						x := want[i]
-						if withCur {
-							x += cur[i%per]
+			// The arrays one period long, or repeated over the layer as a
+			// layer holds them.
+			for _, full := range []bool{false, true} {
+				for _, zero := range []bool{false, true} {
+					for _, withCur := range []bool{false, true} {
+						v := make([]float32, n)
+						th := make([]float32, per)
+						cur := make([]float32, per)
+						for i := range v {
+							v[i] = r.Float32()*3 - 1
 						}
-						if x >= th[i%per] {
-							if zero {
-								x = 0
-							} else {
-								x -= th[i%per]
-							}
-							spikes = append(spikes, i)
+						for i := range th {
+							th[i] = r.Float32() + 0.1
+							cur[i] = r.Float32()*0.6 - 0.2
 						}
-						want[i] = x
-					}
-					c := cur
-					if !withCur {
-						c = nil
-					}
-					// ifStep, then the scalar rule for the neurons it left
-					// (as ifOp.step does).
-					step := func(v, data []float32, act []int32) []int32 {
-						done, act := ifStep(v, c, th, per, data, act, zero)
-						if useAVX2 && done < n&^7 {
-							t.Fatalf("n=%d: the vector step did %d neurons", n, done)
-						}
-						for i := done; i < n; i++ {
-							x := v[i]
-							if c != nil {
-								x += c[i%per]
+						want := slices.Clone(v)
+						var spikes []int
+						for i := range want {
+							x := want[i]
+							if withCur {
+								x += cur[i%per]
 							}
 							if x >= th[i%per] {
 								if zero {
@@ -220,37 +198,70 @@ func TestIFStepKernel(t *testing.T) {
 								} else {
 									x -= th[i%per]
 								}
-								if data != nil {
-									data[i] = 1
-								}
-								act = append(act, int32(i))
+								spikes = append(spikes, i)
 							}
-							v[i] = x
+							want[i] = x
 						}
-						return act
-					}
-					data := make([]float32, n)
-					v2, v3 := slices.Clone(v), slices.Clone(v)
-					act := step(v, data, make([]int32, 3, 3+n))
-					act2 := step(v2, nil, make([]int32, 0, n+8))
-					act3 := step(v3, nil, make([]int32, 2, 2+n+8))
-					if !slices.Equal(v, v2) || !slices.Equal(act[3:], act2) {
-						t.Fatalf("n=%d period=%d zero=%v cur=%v: the step without a data array differs", n, per, zero, withCur)
-					}
-					if !slices.Equal(v, v3) || !slices.Equal(act[3:], act3[2:]) {
-						t.Fatalf("n=%d period=%d zero=%v cur=%v: the branch-free step differs", n, per, zero, withCur)
-					}
-					got := []int{0, 0, 0}
-					for _, a := range act[3:] {
-						got = append(got, int(a))
-					}
-					for i, d := range data {
-						if (d == 1) != slices.Contains(got[3:], i) || (d != 0 && d != 1) {
-							t.Fatalf("n=%d: data[%d] = %v, spikes %v", n, i, d, got[3:])
+						c, thp := cur, th
+						if full {
+							c, thp = make([]float32, n), make([]float32, n)
+							for i := range n {
+								c[i], thp[i] = cur[i%per], th[i%per]
+							}
 						}
-					}
-					if !slices.Equal(v, want) || !slices.Equal(got, append([]int{0, 0, 0}, spikes...)) {
-						t.Fatalf("n=%d period=%d zero=%v cur=%v: vector IF step differs from the scalar rule", n, per, zero, withCur)
+						if !withCur {
+							c = nil
+						}
+						// ifStep, then the scalar rule for the neurons it left
+						// (as ifOp.step does).
+						step := func(v, data []float32, act []int32) []int32 {
+							done, act := ifStep(v, c, thp, per, data, act, zero)
+							if useAVX2 && done < n&^7 {
+								t.Fatalf("n=%d: the vector step did %d neurons", n, done)
+							}
+							for i := done; i < n; i++ {
+								x := v[i]
+								if c != nil {
+									x += c[i%per]
+								}
+								if x >= th[i%per] {
+									if zero {
+										x = 0
+									} else {
+										x -= th[i%per]
+									}
+									if data != nil {
+										data[i] = 1
+									}
+									act = append(act, int32(i))
+								}
+								v[i] = x
+							}
+							return act
+						}
+						data := make([]float32, n)
+						v2, v3 := slices.Clone(v), slices.Clone(v)
+						act := step(v, data, make([]int32, 3, 3+n))
+						act2 := step(v2, nil, make([]int32, 0, n+8))
+						act3 := step(v3, nil, make([]int32, 2, 2+n+8))
+						if !slices.Equal(v, v2) || !slices.Equal(act[3:], act2) {
+							t.Fatalf("n=%d period=%d zero=%v cur=%v: the step without a data array differs", n, per, zero, withCur)
+						}
+						if !slices.Equal(v, v3) || !slices.Equal(act[3:], act3[2:]) {
+							t.Fatalf("n=%d period=%d zero=%v cur=%v: the branch-free step differs", n, per, zero, withCur)
+						}
+						got := []int{0, 0, 0}
+						for _, a := range act[3:] {
+							got = append(got, int(a))
+						}
+						for i, d := range data {
+							if (d == 1) != slices.Contains(got[3:], i) || (d != 0 && d != 1) {
+								t.Fatalf("n=%d: data[%d] = %v, spikes %v", n, i, d, got[3:])
+							}
+						}
+						if !slices.Equal(v, want) || !slices.Equal(got, append([]int{0, 0, 0}, spikes...)) {
+							t.Fatalf("n=%d period=%d full=%v zero=%v cur=%v: vector IF step differs from the scalar rule", n, per, full, zero, withCur)
+						}
 					}
 				}
 			}
