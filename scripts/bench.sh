@@ -2,7 +2,7 @@
 # bench.sh — snnrt benchmarks on 2 cores, printed as tables.
 #
 #   scripts/bench.sh                 synthetic networks + bundled models
-#   BENCHTIME=5s N=2000 scripts/bench.sh
+#   BENCHTIME=5s N=2000 COUNT=5 scripts/bench.sh
 #
 # Part 1 (go test -bench in snnrt): hand-built mlp/lenet5/cnn_bn-shaped
 # networks, random weights, thresholds tuned to ~10% firing, T=32 and 128,
@@ -13,16 +13,19 @@
 # 2 workers; each network compiled once, outside the timing), next to the
 # same source model on the ann executor
 # (BenchmarkBundledANN, batch 64). GOMAXPROCS=2 throughout; on a shared
-# machine every figure is a lower bound.
+# machine every figure is a lower bound, so each benchmark runs COUNT times
+# (default 3) and the table keeps its fastest run, as it does for the
+# scatter-add limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOMAXPROCS=2
 BENCHTIME=${BENCHTIME:-2s}
 N=${N:-1000}
+COUNT=${COUNT:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-go test ./snnrt/ -run '^$' -bench 'BenchmarkRun' -benchtime "$BENCHTIME" -count 1 >"$tmp/bench.txt"
+go test ./snnrt/ -run '^$' -bench 'BenchmarkRun' -benchtime "$BENCHTIME" -count "$COUNT" >"$tmp/bench.txt"
 # The scatter-add loop needs many iterations to leave its setup behind; the
 # limit is the best of three (a shared machine only ever makes it slower).
 go test ./snnrt/ -run '^$' -bench 'BenchmarkScatterAdd' -benchtime 1s -count 3 >>"$tmp/bench.txt"
@@ -38,21 +41,24 @@ for m in models/*.onnx; do
 	convert "$m" "$(basename "$m" .onnx)"
 done
 convert models/cnn_bn.onnx cnn_bn_percentile --norm percentile
-SNNRT_BUNDLED="$tmp/snn" SNNRT_BUNDLED_N="$N" go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledSNN' -benchtime 1x -count 1 >"$tmp/bundled.txt"
-go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledANN' -benchtime 20x -count 1 >>"$tmp/bundled.txt"
+SNNRT_BUNDLED="$tmp/snn" SNNRT_BUNDLED_N="$N" go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledSNN' -benchtime 1x -count "$COUNT" >"$tmp/bundled.txt"
+go test ./snnrt/ -run '^$' -bench 'BenchmarkBundledANN' -benchtime 20x -count "$COUNT" >>"$tmp/bundled.txt"
 
-/usr/bin/python3 - "$tmp" <<'PY'
+/usr/bin/python3 - "$tmp" "$COUNT" <<'PY'
 import os, re, sys
-tmp = sys.argv[1]
+tmp, count = sys.argv[1], sys.argv[2]
 
 def parse(path, prefix):
+    """Each benchmark's fastest run (most images/s) of the COUNT."""
     rows = {}
     for line in open(path):
         if not line.startswith(prefix):
             continue
         f = line.split()
         name = re.sub(r"-\d+$", "", f[0])[len(prefix):]
-        rows[name] = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+        row = {f[i + 1]: float(f[i]) for i in range(2, len(f) - 1, 2)}
+        if name not in rows or row.get("images/s", 0) > rows[name].get("images/s", 0):
+            rows[name] = row
     return rows
 
 def best(path, prefix, metric):
@@ -66,6 +72,7 @@ def best(path, prefix, metric):
 limit = best(os.path.join(tmp, "bench.txt"), "BenchmarkScatterAdd/", "adds/s")
 pct = lambda ev: "%8.1f%%" % (100 * ev / limit) if limit else "%9s" % "-"
 print("scatter-add limit (best row length and best of 3 runs, 2 goroutines): %.3g adds/s" % limit)
+print("every figure below: the fastest of %s runs of its benchmark" % count)
 print()
 rows = parse(os.path.join(tmp, "bench.txt"), "BenchmarkRun/")
 print("%-28s %10s %12s %9s %8s %10s %9s" % ("synthetic network", "images/s", "events/s", "of limit", "rate", "allocs/op", "blank/dig"))
