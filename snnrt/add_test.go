@@ -245,10 +245,10 @@ func TestIFStepKernel(t *testing.T) {
 						act2 := step(v2, nil, make([]int32, 0, n+8))
 						act3 := step(v3, nil, make([]int32, 2, 2+n+8))
 						if !slices.Equal(v, v2) || !slices.Equal(act[3:], act2) {
-							t.Fatalf("n=%d period=%d zero=%v cur=%v: the step without a data array differs", n, per, zero, withCur)
+							t.Fatalf("n=%d period=%d full=%v zero=%v cur=%v: the step without a data array differs", n, per, full, zero, withCur)
 						}
 						if !slices.Equal(v, v3) || !slices.Equal(act[3:], act3[2:]) {
-							t.Fatalf("n=%d period=%d zero=%v cur=%v: the branch-free step differs", n, per, zero, withCur)
+							t.Fatalf("n=%d period=%d full=%v zero=%v cur=%v: the branch-free step differs", n, per, full, zero, withCur)
 						}
 						got := []int{0, 0, 0}
 						for _, a := range act[3:] {
