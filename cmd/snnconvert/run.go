@@ -193,7 +193,7 @@ func printRun(w io.Writer, r *runReport) {
 	op.AppendFooter(table.Row{"total", "", human(r.ACs), human(r.MACs)})
 	op.Render()
 	fmt.Fprintf(w, "\nenergy per image: %.3f µJ (%s)\n", r.EnergyUJ, r.EnergyNote)
-	fmt.Fprintf(w, "speed: %.0f images/s, %s synaptic events/s", r.ImagesPerSec, human(r.EventsPerSec))
+	fmt.Fprintf(w, "speed: %s images/s, %s synaptic events/s", digits3(r.ImagesPerSec), human(r.EventsPerSec))
 	if r.EarlyExit > 0 {
 		fmt.Fprintf(w, ", early exit after %d unchanged steps: %.1f steps per image on average", r.EarlyExit, r.MeanSteps)
 	}
@@ -210,5 +210,17 @@ func human(v float64) string {
 	case v >= 1e3:
 		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
 	}
-	return strconv.FormatFloat(v, 'f', 0, 64)
+	return digits3(v)
+}
+
+// digits3 prints a value below 1,000 with at least three significant digits
+// (a long run's 0.48 images/s is not 0) and larger ones whole.
+func digits3(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
