@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strconv"
 
@@ -214,10 +215,11 @@ func human(v float64) string {
 }
 
 // digits3 prints a value below 1,000 with at least three significant digits
-// (a long run's 0.48 images/s is not 0) and larger ones whole.
+// (a long run's 0.48 images/s is not 0), and whole numbers and larger ones
+// without decimals.
 func digits3(v float64) string {
 	switch {
-	case v >= 100:
+	case v >= 100 || v == math.Trunc(v):
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 10:
 		return strconv.FormatFloat(v, 'f', 1, 64)
