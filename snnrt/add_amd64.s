@@ -20,6 +20,14 @@ DATA tailMask<>+56(SB)/4, $0
 DATA tailMask<>+60(SB)/4, $0
 GLOBL tailMask<>(SB), RODATA|NOPTR, $64
 
+// TAILMASK sets Y15 to the mask of the first CX (1 to 7) lanes; it uses AX
+// and DX.
+#define TAILMASK \
+	MOVQ $8, AX; \
+	SUBQ CX, AX; \
+	LEAQ tailMask<>(SB), DX; \
+	VMOVDQU (DX)(AX*4), Y15
+
 // func addToAVX2(dst, src []float32)
 // dst[i] += src[i] for i < len(src); len(dst) >= len(src) is checked by the caller.
 TEXT ·addToAVX2(SB), NOSPLIT, $0-48
@@ -306,7 +314,8 @@ pdone:
 
 // func addRunsAVX2(dst, w []float32, rows, offs, runs []int32)
 // runs holds 5 int32 per run: n, r0, r1, o0, o1. For every run, every pair
-// r of rows[r0:r1] and i < n (a multiple of 8), with d = dst[rows[2r]:] and
+// r of rows[r0:r1] and i < n (any n: a row's last n%8 elements take masked
+// loads and stores, see tailMask), with d = dst[rows[2r]:] and
 // u = w[rows[2r+1]:]: d[i] = (d[i] + u[offs[o0]+i]) + u[offs[o0+1]+i] + …,
 // added in the order of offs[o0:o1], so each element sees exactly the
 // additions of one addTo per offset, run after run. The dst block stays in
@@ -430,10 +439,7 @@ mrout8:
 mrtail:
 	TESTQ CX, CX
 	JE   mrdone
-	MOVQ $8, AX
-	SUBQ CX, AX
-	LEAQ tailMask<>(SB), DX
-	VMOVDQU (DX)(AX*4), Y15
+	TAILMASK
 	VMASKMOVPS (DI), Y15, Y0
 	XORQ BX, BX
 mrint:
@@ -547,10 +553,7 @@ nsout8:
 nstail:
 	TESTQ CX, CX
 	JE   nsdone
-	MOVQ $8, AX
-	SUBQ CX, AX
-	LEAQ tailMask<>(SB), DX
-	VMOVDQU (DX)(AX*4), Y15
+	TAILMASK
 	VMASKMOVPS (DI), Y15, Y0
 	XORQ BX, BX
 nsint:
@@ -678,7 +681,8 @@ ldone:
 
 // func ifPack16AVX2(v, cur, th []float32, act, pack []int32) int
 // ifPackAVX2 for a subtract reset with a current, 16 neurons a turn: len(v)
-// a multiple of 16, and len(th) (the period of th and cur) too.
+// a multiple of 16, and len(th) (the period of th and cur) one too or at
+// least len(v).
 TEXT ·ifPack16AVX2(SB), NOSPLIT, $0-128
 	MOVQ v_base+0(FP), DI
 	MOVQ v_len+8(FP), CX
