@@ -96,6 +96,10 @@ type OpStats struct {
 	Op   Op     `json:"op"`
 	ACs  int64  `json:"acs"`
 	MACs int64  `json:"macs"`
+	// ANNMACs is what one analog (ANN) forward pass of a conv or dense node
+	// costs per sample, every weight once per output as ann.MACs counts it:
+	// the work the node's ACs stand in for. Zero for other nodes.
+	ANNMACs int64 `json:"ann_macs_per_sample"`
 }
 
 // RunResult is everything one simulation records.
@@ -162,6 +166,16 @@ func (r *RunResult) Accuracy(labels []int) ([]float64, error) {
 // ACsPerImage and MACsPerImage are the run's totals divided by the samples.
 func (r *RunResult) ACsPerImage() float64  { return perImage(r.ACs, r.Samples) }
 func (r *RunResult) MACsPerImage() float64 { return perImage(r.MACs, r.Samples) }
+
+// ANNMACsPerImage is the multiply-adds of one ANN forward pass of the same
+// conv and dense layers, for the SNN's ACs and MACs to be set against.
+func (r *RunResult) ANNMACsPerImage() float64 {
+	var m int64
+	for _, o := range r.Ops {
+		m += o.ANNMACs
+	}
+	return float64(m)
+}
 
 // EventsPerSec is the synaptic event rate achieved (ACs per second of wall time).
 func (r *RunResult) EventsPerSec() float64 {
@@ -533,6 +547,17 @@ func (s *simulation) store(v []float32, c, idx, pred int) {
 	s.r.Predictions[c][idx] = pred
 }
 
+// annMACs counts W's fan-in once per output of a conv or dense node.
+func annMACs(n *Node, out []int) int64 {
+	switch n.Op {
+	case OpConv:
+		return int64(numel(out)) * int64(n.W.Shape[1]*n.W.Shape[2]*n.W.Shape[3])
+	case OpDense:
+		return int64(numel(out)) * int64(n.W.Shape[1])
+	}
+	return 0
+}
+
 // collect sums the per-worker counters (integers, so the order is irrelevant).
 func (s *simulation) collect(workers []*worker) {
 	p, r := s.p, s.r
@@ -559,7 +584,7 @@ func (s *simulation) collect(workers []*worker) {
 		default:
 			continue
 		}
-		os := OpStats{Name: n.Name, Op: n.Op}
+		os := OpStats{Name: n.Name, Op: n.Op, ANNMACs: annMACs(n, p.shapes[n.Output])}
 		for _, w := range workers {
 			a, m := w.ops[oi].stats()
 			os.ACs += a

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/jedib0t/go-pretty/v6/table"
+	"github.com/jedib0t/go-pretty/v6/text"
 	"github.com/spf13/cobra"
 
 	"github.com/snnconvert/snnconvert/eval/dataset"
@@ -73,6 +74,8 @@ type runReport struct {
 	ACs          float64               `json:"acs_per_image"`
 	MACs         float64               `json:"macs_per_image"`
 	EnergyUJ     float64               `json:"energy_uj_per_image_estimate"`
+	ANNMACs      float64               `json:"ann_macs_per_image"`
+	ANNEnergyUJ  float64               `json:"ann_energy_uj_per_image_estimate"`
 	EnergyNote   string                `json:"energy_note"`
 	ImagesPerSec float64               `json:"images_per_sec"`
 	EventsPerSec float64               `json:"synaptic_events_per_sec"`
@@ -126,7 +129,8 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 	}
 	rep := runReport{Model: path, Data: o.data, Samples: res.Samples, T: res.T, Encoding: res.Encoding, Seed: o.seed,
 		Layers: res.Layers, Ops: res.Ops, ACs: res.ACsPerImage(), MACs: res.MACsPerImage(),
-		EnergyUJ:   snnrt.EnergyEstimate(res.ACsPerImage(), res.MACsPerImage()) * 1e6,
+		EnergyUJ: snnrt.EnergyEstimate(res.ACsPerImage(), res.MACsPerImage()) * 1e6,
+		ANNMACs:  res.ANNMACsPerImage(), ANNEnergyUJ: snnrt.EnergyEstimate(0, res.ANNMACsPerImage()) * 1e6,
 		EnergyNote: snnrt.EnergyNote, ImagesPerSec: res.ImagesPerSec, EventsPerSec: res.EventsPerSec(),
 		MeanSteps: res.MeanSteps, EarlyExit: o.earlyExit, Preprocess: pre}
 	var fin int
@@ -168,37 +172,52 @@ func snnPreprocessing(net *snnrt.Network) (dataset.Preprocessing, string, error)
 
 func printRun(w io.Writer, r *runReport) {
 	fmt.Fprintf(w, "%s on %s (%d samples), T=%d, encoding %s\n\n", filepath.Base(r.Model), r.Data, r.Samples, r.T, r.Encoding)
-	t := table.NewWriter()
-	t.SetOutputMirror(w)
+	t := newRunTable(w)
 	t.AppendHeader(table.Row{"T", "accuracy", "correct"})
 	for _, p := range r.Points {
 		t.AppendRow(table.Row{p.T, fmt.Sprintf("%.2f%%", 100*p.Accuracy), p.Correct})
 	}
+	t.SetColumnConfigs([]table.ColumnConfig{{Number: 2, Align: text.AlignRight}})
 	t.Render()
 	fmt.Fprintln(w)
-	l := table.NewWriter()
-	l.SetOutputMirror(w)
+	l := newRunTable(w)
 	l.AppendHeader(table.Row{"IF layer", "neurons", "spikes/image", "rate"})
 	for _, s := range r.Layers {
 		l.AppendRow(table.Row{s.Name, s.Neurons, fmt.Sprintf("%.1f", float64(s.Spikes)/float64(max(r.Samples, 1))), fmt.Sprintf("%.4f", s.Rate)})
 	}
+	l.SetColumnConfigs([]table.ColumnConfig{{Number: 3, Align: text.AlignRight}, {Number: 4, Align: text.AlignRight}})
 	l.Render()
 	fmt.Fprintln(w)
-	op := table.NewWriter()
-	op.SetOutputMirror(w)
-	op.AppendHeader(table.Row{"node", "op", "ACs/image", "MACs/image"})
+	op := newRunTable(w)
+	op.AppendHeader(table.Row{"node", "op", "ACs/image", "MACs/image", "ANN MACs/image"})
 	n := float64(max(r.Samples, 1))
 	for _, s := range r.Ops {
-		op.AppendRow(table.Row{s.Name, s.Op, human(float64(s.ACs) / n), human(float64(s.MACs) / n)})
+		op.AppendRow(table.Row{s.Name, s.Op, human(float64(s.ACs) / n), human(float64(s.MACs) / n), human(float64(s.ANNMACs))})
 	}
-	op.AppendFooter(table.Row{"total", "", human(r.ACs), human(r.MACs)})
+	op.AppendFooter(table.Row{"total", "", human(r.ACs), human(r.MACs), human(r.ANNMACs)})
+	op.SetColumnConfigs([]table.ColumnConfig{
+		{Number: 3, Align: text.AlignRight, AlignFooter: text.AlignRight},
+		{Number: 4, Align: text.AlignRight, AlignFooter: text.AlignRight},
+		{Number: 5, Align: text.AlignRight, AlignFooter: text.AlignRight},
+	})
 	op.Render()
-	fmt.Fprintf(w, "\nenergy per image: %.3f µJ (%s)\n", r.EnergyUJ, r.EnergyNote)
+	fmt.Fprintf(w, "\nenergy per image: %.3f µJ for the SNN at T=%d, %.3f µJ for one pass of the ANN\n  (%s)\n",
+		r.EnergyUJ, r.T, r.ANNEnergyUJ, r.EnergyNote)
 	fmt.Fprintf(w, "speed: %s images/s, %s synaptic events/s", digits3(r.ImagesPerSec), human(r.EventsPerSec))
 	if r.EarlyExit > 0 {
 		fmt.Fprintf(w, ", early exit after %d unchanged steps: %.1f steps per image on average", r.EarlyExit, r.MeanSteps)
 	}
 	fmt.Fprintf(w, "\npredictions final from step %.1f on average\n", r.MeanFinal)
+}
+
+// newRunTable keeps headers and footers as written: upper case would turn
+// ACs into ACS and 20.4k into 20.4K.
+func newRunTable(w io.Writer) table.Writer {
+	t := table.NewWriter()
+	t.SetOutputMirror(w)
+	t.Style().Format.Header = text.FormatDefault
+	t.Style().Format.Footer = text.FormatDefault
+	return t
 }
 
 // human prints a count with an SI suffix.

@@ -1,6 +1,21 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/snnconvert/snnconvert/ann"
+	"github.com/snnconvert/snnconvert/convert"
+	"github.com/snnconvert/snnconvert/importer"
+	"github.com/snnconvert/snnconvert/normalize"
+	"github.com/snnconvert/snnconvert/snnrt"
+)
 
 // TestHumanNumbers: counts and rates keep three significant digits below
 // 1,000 and take an SI suffix above it.
@@ -23,6 +38,101 @@ func TestHumanNumbers(t *testing.T) {
 		}
 		if got := digits3(c.v); got != c.dig {
 			t.Errorf("digits3(%v) = %q, want %q", c.v, got, c.dig)
+		}
+	}
+}
+
+// run on a converted bundled model: the JSON report's checkpoints, costs
+// and energy, the same figures in the table, early exit, and usage errors
+// that name what is wrong.
+func TestRunCommand(t *testing.T) {
+	model := endToEndModel(t, "mlp")
+	snn := filepath.Join(t.TempDir(), "mlp.snn.onnx")
+	co := convertFlags{out: snn, calib: "mnist:train:200", norm: string(normalize.DefaultMethod), percentile: normalize.DefaultPercentile,
+		reset: "subtract", vinit: convert.DefaultVInit, encoding: "analog", scaleInto: "thresholds"}
+	if err := runConvert(&bytes.Buffer{}, model, &co); err != nil {
+		t.Fatal(err)
+	}
+	g, err := importer.ImportFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, annMACs := ann.MACs(g)
+
+	run := func(o runFlags) (string, error) {
+		t.Helper()
+		var out, errw bytes.Buffer
+		err := runSNN(&out, &errw, snn, &o)
+		return out.String(), err
+	}
+	out, err := run(runFlags{data: "mnist:test:64", T: 16, asJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r runReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	var ts []int
+	for _, p := range r.Points {
+		ts = append(ts, p.T)
+	}
+	if r.Samples != 64 || r.T != 16 || r.Encoding != snnrt.EncodingAnalog || !slices.Equal(ts, []int{1, 2, 4, 8, 16}) {
+		t.Fatalf("report: %d samples, T=%d, %s, checkpoints %v", r.Samples, r.T, r.Encoding, ts)
+	}
+	if last := r.Points[len(r.Points)-1]; last.Accuracy < 0.9 || last.Correct != int(last.Accuracy*64+0.5) {
+		t.Errorf("accuracy at T=16: %+v", last)
+	}
+	if r.ANNMACs != float64(annMACs) || annMACs != 784*512+512*256+256*10 {
+		t.Errorf("ANN MACs per image %v, ann.MACs of the source %d", r.ANNMACs, annMACs)
+	}
+	// Analog input: the first layer's MACs are done once, on the image's
+	// non-zero pixels only; the other layers cost ACs.
+	if r.MACs <= 0 || r.MACs >= 784*512 || r.ACs <= 0 || len(r.Layers) != 2 || r.Layers[0].Spikes == 0 {
+		t.Errorf("costs: MACs %v, ACs %v, layers %+v", r.MACs, r.ACs, r.Layers)
+	}
+	if want := snnrt.EnergyEstimate(r.ACs, r.MACs) * 1e6; math.Abs(r.EnergyUJ-want) > 1e-12 || math.Abs(r.ANNEnergyUJ-float64(annMACs)*4.6e-6) > 1e-9 {
+		t.Errorf("energy %v µJ (want %v), ANN %v µJ", r.EnergyUJ, want, r.ANNEnergyUJ)
+	}
+
+	table, err := run(runFlags{data: "mnist:test:64", T: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"T=16, encoding analog", "| 16 |", "ANN MACs/image", "535.0k", "| total", "energy per image:",
+		fmt.Sprintf("%.3f µJ for one pass of the ANN", r.ANNEnergyUJ), "memory traffic not counted", "images/s"} {
+		if !strings.Contains(table, w) {
+			t.Errorf("table lacks %q:\n%s", w, table)
+		}
+	}
+
+	out, err = run(runFlags{data: "mnist:test:64", T: 64, earlyExit: 4, asJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e runReport
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.EarlyExit != 4 || e.MeanSteps <= 0 || e.MeanSteps >= 64 {
+		t.Errorf("early exit 4 at T=64: %v steps per image on average", e.MeanSteps)
+	}
+
+	for _, c := range []struct {
+		name string
+		path string
+		o    runFlags
+		want string
+	}{
+		{"unknown encoding", snn, runFlags{data: "mnist:test:8", T: 4, encoding: "burst"}, `"burst"`},
+		{"bad data", snn, runFlags{data: "cifar:test", T: 4}, "cifar"},
+		{"missing file", filepath.Join(t.TempDir(), "none.snn.onnx"), runFlags{data: "mnist:test:8", T: 4}, "none.snn.onnx"},
+		{"no steps", snn, runFlags{data: "mnist:test:8", T: 0}, "T"},
+	} {
+		var out bytes.Buffer
+		err := runSNN(&out, &out, c.path, &c.o)
+		if exitCodeOf(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a usage error mentioning %s", c.name, err, c.want)
 		}
 	}
 }
