@@ -207,6 +207,19 @@ func (net *Network) IFNames() []string {
 // table) unbounded.
 const maxSteps = 1 << 20
 
+// Check reports what is wrong with the options themselves (steps,
+// checkpoints, negative counts), before any network or data is at hand.
+func (opt RunOptions) Check() error {
+	if opt.T < 1 || opt.T > maxSteps {
+		return fmt.Errorf("T = %d: want 1..%d", opt.T, maxSteps)
+	}
+	if opt.EarlyExit < 0 || opt.Batch < 0 || opt.Workers < 0 {
+		return fmt.Errorf("early exit %d, batch %d, workers %d: must not be negative", opt.EarlyExit, opt.Batch, opt.Workers)
+	}
+	_, err := checkpointSteps(opt.T, opt.Checkpoints)
+	return err
+}
+
 // checkpointSteps returns 1, 2, 4, …, T plus extra, sorted and unique.
 func checkpointSteps(T int, extra []int) ([]int, error) {
 	set := map[int]bool{T: true}
@@ -320,11 +333,8 @@ func (pr *Program) Encoding() Encoding { return pr.p.enc }
 func (pr *Program) Run(x Input, opt RunOptions) (*RunResult, error) {
 	p := pr.p
 	net := p.net
-	if opt.T < 1 || opt.T > maxSteps {
-		return nil, fmt.Errorf("T = %d: want 1..%d", opt.T, maxSteps)
-	}
-	if opt.EarlyExit < 0 || opt.Batch < 0 || opt.Workers < 0 {
-		return nil, fmt.Errorf("early exit %d, batch %d, workers %d: must not be negative", opt.EarlyExit, opt.Batch, opt.Workers)
+	if err := opt.Check(); err != nil {
+		return nil, err
 	}
 	enc := p.enc
 	if opt.Encoding != "" && opt.Encoding != enc {
@@ -337,10 +347,7 @@ func (pr *Program) Run(x Input, opt RunOptions) (*RunResult, error) {
 		return nil, fmt.Errorf("network %q: input %q wants samples of shape %v (%d values), data has shape %v (%d values)",
 			net.Name, net.Input, net.InputShape, p.inN, x.SampleShape(), got)
 	}
-	cps, err := checkpointSteps(opt.T, opt.Checkpoints)
-	if err != nil {
-		return nil, err
-	}
+	cps, _ := checkpointSteps(opt.T, opt.Checkpoints) // checked above
 	ctx := opt.Context
 	if ctx == nil {
 		ctx = context.Background()

@@ -92,13 +92,16 @@ type runPoint struct {
 }
 
 func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
+	opt := snnrt.RunOptions{T: o.T, Checkpoints: o.checkpoints, Seed: o.seed, Batch: o.batch, Workers: o.workers, EarlyExit: o.earlyExit}
+	if err := opt.Check(); err != nil {
+		return usageError(err)
+	}
 	net, err := snnrt.Read(path)
 	if err != nil {
 		return usageError(err)
 	}
-	var enc snnrt.Encoding
 	if o.encoding != "" {
-		if enc, err = snnrt.ParseEncoding(o.encoding); err != nil {
+		if opt.Encoding, err = snnrt.ParseEncoding(o.encoding); err != nil {
 			return usageError(err)
 		}
 	}
@@ -114,11 +117,8 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 		return usageError(err)
 	}
 	bar := newProgress(set.Len(), "simulating")
-	res, err := snnrt.Run(net, set, snnrt.RunOptions{
-		T: o.T, Checkpoints: o.checkpoints, Encoding: enc, Seed: o.seed, Batch: o.batch,
-		Workers: o.workers, EarlyExit: o.earlyExit,
-		Progress: func(done, total int) { bar.Set(done) },
-	})
+	opt.Progress = func(done, total int) { bar.Set(done) }
+	res, err := snnrt.Run(net, set, opt)
 	bar.Finish()
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", path, err))

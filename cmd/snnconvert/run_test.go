@@ -127,7 +127,10 @@ func TestRunCommand(t *testing.T) {
 		{"unknown encoding", snn, runFlags{data: "mnist:test:8", T: 4, encoding: "burst"}, `"burst"`},
 		{"bad data", snn, runFlags{data: "cifar:test", T: 4}, "cifar"},
 		{"missing file", filepath.Join(t.TempDir(), "none.snn.onnx"), runFlags{data: "mnist:test:8", T: 4}, "none.snn.onnx"},
-		{"no steps", snn, runFlags{data: "mnist:test:8", T: 0}, "T"},
+		// The options are checked before the file and the data are read.
+		{"no steps", "none.snn.onnx", runFlags{data: "cifar:test", T: 0}, "T = 0"},
+		{"checkpoint past T", snn, runFlags{data: "cifar:test", T: 4, checkpoints: []int{9}}, "checkpoint 9 outside 1..T"},
+		{"negative batch", snn, runFlags{data: "mnist:test:8", T: 4, batch: -3}, "must not be negative"},
 	} {
 		var out bytes.Buffer
 		err := runSNN(&out, &out, c.path, &c.o)
