@@ -177,6 +177,21 @@ func (r *RunResult) ANNMACsPerImage() float64 {
 	return float64(m)
 }
 
+// FinalBy returns the first step by which the predictions of at least a
+// fraction q (0 < q ≤ 1) of the samples were final: how many steps that
+// share of the data needs. Zero without samples.
+func (r *RunResult) FinalBy(q float64) int {
+	if len(r.FinalStep) == 0 {
+		return 0
+	}
+	f := slices.Clone(r.FinalStep)
+	slices.Sort(f)
+	// The tolerance keeps 0.07 of 100 samples at rank 7 (0.07·100 rounds to
+	// 7.000000000000001).
+	k := int(math.Ceil(q*float64(len(f))-1e-9)) - 1
+	return f[min(max(k, 0), len(f)-1)]
+}
+
 // EventsPerSec is the synaptic event rate achieved (ACs per second of wall time).
 func (r *RunResult) EventsPerSec() float64 {
 	if r.Elapsed <= 0 {

@@ -782,3 +782,30 @@ func TestProgramRefusesOtherSettings(t *testing.T) {
 		t.Errorf("matching settings refused: %v", err)
 	}
 }
+
+// FinalBy is the nearest-rank quantile of the samples' final steps.
+func TestFinalBy(t *testing.T) {
+	r := &RunResult{FinalStep: []int{7, 1, 1, 3, 1, 2, 1, 1, 1, 12}}
+	for _, c := range []struct {
+		q    float64
+		want int
+	}{{0.5, 1}, {0.6, 1}, {0.61, 2}, {0.7, 2}, {0.71, 3}, {0.8, 3}, {0.81, 7}, {0.9, 7}, {0.91, 12}, {0.99, 12}, {1, 12}, {0, 1}} {
+		if got := r.FinalBy(c.q); got != c.want {
+			t.Errorf("FinalBy(%v) = %d, want %d", c.q, got, c.want)
+		}
+	}
+	if !slices.Equal(r.FinalStep, []int{7, 1, 1, 3, 1, 2, 1, 1, 1, 12}) {
+		t.Errorf("FinalBy reordered FinalStep: %v", r.FinalStep)
+	}
+	// 0.07·100 is 7.000000000000001 in float64: still the 7th of 100.
+	h := &RunResult{FinalStep: make([]int, 100)}
+	for i := range h.FinalStep {
+		h.FinalStep[i] = i + 1
+	}
+	if got := h.FinalBy(0.07); got != 7 {
+		t.Errorf("FinalBy(0.07) of 1..100 = %d, want 7", got)
+	}
+	if got := (&RunResult{}).FinalBy(0.5); got != 0 {
+		t.Errorf("no samples: %d", got)
+	}
+}

@@ -82,7 +82,17 @@ type runReport struct {
 	MeanSteps    float64               `json:"mean_steps"`
 	EarlyExit    int                   `json:"early_exit,omitempty"`
 	MeanFinal    float64               `json:"mean_final_step"`
+	FinalBy      finalBy               `json:"final_by"`
 	Preprocess   dataset.Preprocessing `json:"preprocessing"`
+}
+
+// finalBy: the steps by which half, 90 %, 99 % and all of the samples'
+// predictions were final.
+type finalBy struct {
+	P50 int `json:"p50"`
+	P90 int `json:"p90"`
+	P99 int `json:"p99"`
+	All int `json:"all"`
 }
 
 type runPoint struct {
@@ -140,6 +150,7 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 	if res.Samples > 0 {
 		rep.MeanFinal = float64(fin) / float64(res.Samples)
 	}
+	rep.FinalBy = finalBy{P50: res.FinalBy(0.5), P90: res.FinalBy(0.9), P99: res.FinalBy(0.99), All: res.FinalBy(1)}
 	for c, t := range res.Checkpoints {
 		rep.Points = append(rep.Points, runPoint{T: t, Accuracy: acc[c], Correct: int(acc[c]*float64(res.Samples) + 0.5)})
 	}
@@ -207,7 +218,9 @@ func printRun(w io.Writer, r *runReport) {
 	if r.EarlyExit > 0 {
 		fmt.Fprintf(w, ", early exit after %d unchanged steps: %.1f steps per image on average", r.EarlyExit, r.MeanSteps)
 	}
-	fmt.Fprintf(w, "\npredictions final from step %.1f on average\n", r.MeanFinal)
+	f := r.FinalBy
+	fmt.Fprintf(w, "\npredictions final from step %.1f on average; half by step %d, 90%% by %d, 99%% by %d, all by %d\n",
+		r.MeanFinal, f.P50, f.P90, f.P99, f.All)
 }
 
 // newRunTable keeps headers and footers as written: upper case would turn

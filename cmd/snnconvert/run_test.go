@@ -91,6 +91,9 @@ func TestRunCommand(t *testing.T) {
 	if r.MACs <= 0 || r.MACs >= 784*512 || r.ACs <= 0 || len(r.Layers) != 2 || r.Layers[0].Spikes == 0 {
 		t.Errorf("costs: MACs %v, ACs %v, layers %+v", r.MACs, r.ACs, r.Layers)
 	}
+	if f := r.FinalBy; f.P50 < 1 || f.P50 > f.P90 || f.P90 > f.P99 || f.P99 > f.All || f.All > 16 || float64(f.All) < r.MeanFinal {
+		t.Errorf("final steps: mean %v, %+v", r.MeanFinal, f)
+	}
 	if want := snnrt.EnergyEstimate(r.ACs, r.MACs) * 1e6; math.Abs(r.EnergyUJ-want) > 1e-12 || math.Abs(r.ANNEnergyUJ-float64(annMACs)*4.6e-6) > 1e-9 {
 		t.Errorf("energy %v µJ (want %v), ANN %v µJ", r.EnergyUJ, want, r.ANNEnergyUJ)
 	}
@@ -100,7 +103,8 @@ func TestRunCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"T=16, encoding analog", "| 16 |", "ANN MACs/image", "535.0k", "| total", "energy per image:",
-		fmt.Sprintf("%.3f µJ for one pass of the ANN", r.ANNEnergyUJ), "memory traffic not counted", "images/s"} {
+		fmt.Sprintf("%.3f µJ for one pass of the ANN", r.ANNEnergyUJ), "memory traffic not counted", "images/s",
+		fmt.Sprintf("99%% by %d, all by %d", r.FinalBy.P99, r.FinalBy.All)} {
 		if !strings.Contains(table, w) {
 			t.Errorf("table lacks %q:\n%s", w, table)
 		}
