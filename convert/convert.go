@@ -142,9 +142,6 @@ func Convert(g *ann.Graph, opt Options) (*snnrt.Network, *Report, error) {
 		b, _ := json.Marshal(c.InputPerm)
 		net.Meta.Extra["snn.input_permutation"] = string(b)
 	}
-	if slices.ContainsFunc(net.Nodes, func(n *snnrt.Node) bool { return n.Op == snnrt.OpSpikeMaxPool }) {
-		rep.Warnings = append(rep.Warnings, "max pooling on spikes passes, per window, the spikes of the input neuron with the largest count so far (DESIGN §2): an approximation of the ANN's max pool")
-	}
 	rep.Nodes, rep.Neurons = summarize(net, l.layers)
 	rep.Duration = time.Since(start)
 	return net, rep, nil

@@ -32,10 +32,13 @@ type sval struct {
 
 // lowering holds the state of one lowering of a canonical graph.
 type lowering struct {
-	g       *ann.Graph
-	opt     Options
-	scales  map[string][]float32 // per target value; nil entries mean 1 (dry run)
-	vals    map[string]*sval
+	g      *ann.Graph
+	opt    Options
+	scales map[string][]float32 // per target value; nil entries mean 1 (dry run)
+	vals   map[string]*sval
+	// steady: SNN values that are the same every step (under analog
+	// encoding, the input and what is computed from it before any IF).
+	steady  map[string]bool
 	net     *snnrt.Network
 	layers  []LayerMap
 	targets []normalize.Target
@@ -47,7 +50,7 @@ type lowering struct {
 // dry run: every scale is 1, and it collects every refusal and the values
 // to calibrate instead of stopping at the first problem.
 func lower(g *ann.Graph, scales map[string][]float32, opt Options) *lowering {
-	l := &lowering{g: g, opt: opt, scales: scales, vals: map[string]*sval{}}
+	l := &lowering{g: g, opt: opt, scales: scales, vals: map[string]*sval{}, steady: map[string]bool{}}
 	l.net = &snnrt.Network{Name: g.Name}
 	if len(g.Inputs) != 1 {
 		var names []string
@@ -65,6 +68,7 @@ func lower(g *ann.Graph, scales map[string][]float32, opt Options) *lowering {
 	in := g.Inputs[0]
 	l.net.Input, l.net.InputShape = in.Name, slices.Clone(in.Shape)
 	l.vals[in.Name] = &sval{name: in.Name, kind: current, sigma: ones(ann.Numel(in.Shape)), shape: in.Shape}
+	l.steady[in.Name] = opt.Encoding == snnrt.EncodingAnalog
 	for _, n := range g.Nodes {
 		if err := l.node(n); err != nil {
 			l.refuse = append(l.refuse, *err)
@@ -93,6 +97,8 @@ func lower(g *ann.Graph, scales map[string][]float32, opt Options) *lowering {
 	}
 	return l
 }
+
+const spikeMaxPoolWarning = "max pooling on spikes passes, per window, the spikes of the input neuron with the largest count so far (DESIGN §2): an approximation of the ANN's max pool"
 
 func ones(n int) []float32 {
 	s := make([]float32, n)
@@ -153,6 +159,11 @@ func (l *lowering) emit(n *ann.Node, sn *snnrt.Node, k kind, sigma []float32) {
 	sn.Shape = slices.Clone(l.g.Shapes[out])
 	l.net.Nodes = append(l.net.Nodes, sn)
 	l.vals[out] = &sval{name: out, kind: k, sigma: sigma, shape: sn.Shape, node: sn}
+	st := k == current
+	for _, in := range sn.Inputs {
+		st = st && l.steady[in]
+	}
+	l.steady[out] = st
 }
 
 // alias makes the ANN output of n the same SNN value as its input.
@@ -235,15 +246,22 @@ func (l *lowering) node(n *ann.Node) *Refusal {
 	case ann.OpRelu, ann.OpClippedRelu:
 		return l.ifNode(n, in)
 	case ann.OpMaxPool:
-		if in.kind != spikes {
-			return refusal(n, "put the ReLU before the pooling (the reorder-pool-relu pass does this when the ReLU follows directly)", "max pooling of a %s value: only spikes can be max-pooled (DESIGN §2)", in.kind)
+		// A constant current (the analog input's, before any IF) is pooled
+		// exactly; spikes by DESIGN §2's rule.
+		onSpikes := in.kind == spikes
+		if !onSpikes && (in.kind != current || !l.steady[in.name]) {
+			return refusal(n, "put the ReLU before the pooling (the reorder-pool-relu pass does this when the ReLU follows directly)",
+				"max pooling of a %s value that changes from step to step: only spikes, or the analog input's constant current, can be max-pooled (DESIGN §2)", in.kind)
 		}
 		if r := poolCheck(n, false); r != nil {
 			return r
 		}
 		sc, _ := perChannel(in)
 		l.emit(n, &snnrt.Node{Op: snnrt.OpSpikeMaxPool, Inputs: []string{in.name}, Kernel: slices.Clone(n.Attrs.Kernel),
-			Strides: pairOr(n.Attrs.Strides, 1), Pads: padsOr(n.Attrs.Pads)}, spikes, expand(sc, outShape))
+			Strides: pairOr(n.Attrs.Strides, 1), Pads: padsOr(n.Attrs.Pads)}, in.kind, expand(sc, outShape))
+		if onSpikes && !slices.Contains(l.warn, spikeMaxPoolWarning) {
+			l.warn = append(l.warn, spikeMaxPoolWarning)
+		}
 	case ann.OpAveragePool:
 		if r := poolCheck(n, true); r != nil {
 			return r

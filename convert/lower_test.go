@@ -282,3 +282,61 @@ func TestPreflightClassifies(t *testing.T) {
 		}
 	}
 }
+
+// A ReLU→MaxPool on the analog input's current becomes MaxPool→IF: the pool
+// takes the exact max of a constant current, and each pooled neuron then
+// obeys the single-layer identity against the ANN's pooled activation. With
+// rate input the current changes every step, so the pool stays on spikes.
+func TestMaxPoolOnAnalogCurrent(t *testing.T) {
+	b := newBuilder(41, "x", 1, 6, 6)
+	v := b.conv("conv", "x", 1, 3, 3)
+	v = b.op("relu", ann.OpRelu, ann.Attrs{}, v)
+	v = b.op("pool", ann.OpMaxPool, ann.Attrs{Kernel: []int{2, 2}, Strides: []int{2, 2}}, v)
+	v = b.op("flat", ann.OpFlatten, ann.Attrs{}, v)
+	g := b.done(t, b.dense("fc", v, 12, 4))
+	calib := randomInput(g, 200, -1, 1, 5)
+	x := randomInput(g, 8, -1, 1, 6)
+	pooled := run(t, g, x)["pool_out"]
+	warned := func(rep *Report) bool {
+		return slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "max pooling on spikes") })
+	}
+	for _, c := range []struct {
+		enc     snnrt.Encoding
+		ops     []snnrt.Op
+		neurons int
+	}{
+		{snnrt.EncodingAnalog, []snnrt.Op{snnrt.OpConv, snnrt.OpSpikeMaxPool, snnrt.OpIF, snnrt.OpFlatten, snnrt.OpDense}, 12},
+		{snnrt.EncodingRate, []snnrt.Op{snnrt.OpConv, snnrt.OpIF, snnrt.OpSpikeMaxPool, snnrt.OpFlatten, snnrt.OpDense}, 48},
+	} {
+		net, rep, err := Convert(g, Options{Calib: tensorSource{calib}, Norm: normalize.Max, Encoding: c.enc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops []snnrt.Op
+		for _, n := range net.Nodes {
+			ops = append(ops, n.Op)
+		}
+		if !slices.Equal(ops, c.ops) || rep.Neurons != c.neurons || warned(rep) != (c.enc == snnrt.EncodingRate) {
+			t.Fatalf("%s: ops %v, %d IF neurons, warnings %q", c.enc, ops, rep.Neurons, rep.Warnings)
+		}
+		if c.enc != snnrt.EncodingAnalog {
+			continue
+		}
+		if net.Nodes[1].Inputs[0] != net.Nodes[0].Output {
+			t.Fatalf("the pool reads %q, not the conv's current %q", net.Nodes[1].Inputs[0], net.Nodes[0].Output)
+		}
+		ifNode := net.Nodes[2]
+		const T = 1000
+		res, err := snnrt.Run(net, &snnrt.Samples{Shape: []int{1, 6, 6}, X: x.Data}, snnrt.RunOptions{T: T, Record: []string{ifNode.Name}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lam := float64(rep.Layers[0].Scale[0])
+		for i, cnt := range res.NeuronSpikes[ifNode.Name] {
+			got, want := float64(cnt)/T*lam, float64(pooled.Data[i])
+			if math.Abs(got-want) > lam/T*1.001 {
+				t.Errorf("neuron %d of sample %d: rate·λ = %g, ANN's pooled ReLU %g", i%12, i/12, got, want)
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/snnconvert/snnconvert/ann"
+	"github.com/snnconvert/snnconvert/snnrt"
 )
 
 // affineOf reads an elementwise op with one constant operand as a
@@ -433,28 +434,85 @@ func strides(shape []int) []int {
 	return s
 }
 
+// passReorderPoolRelu puts each max pool on the side of its ReLU where the
+// SNN computes it best; MaxPool commutes with ReLU and with a clipped ReLU,
+// as with any non-decreasing function. Where the ReLU's input is a current
+// that stays the same every step (analog encoding, no IF layer before it),
+// the pool goes first: the max of a constant current is exact, and the IF
+// layer after it has one neuron per window instead of one per pixel.
+// Everywhere else the ReLU goes first, so that the pool acts on spikes
+// (DESIGN §2's rule, an approximation).
 func passReorderPoolRelu(c *PassContext) ([]string, error) {
 	g := c.G
+	steadyNow := func() map[string]bool {
+		if c.Opt.Encoding != snnrt.EncodingAnalog {
+			return nil
+		}
+		return steadyValues(g)
+	}
+	steady := steadyNow()
 	var log []string
-	for _, m := range slices.Clone(g.Nodes) {
-		if m.Op != ann.OpMaxPool {
+	for _, n := range slices.Clone(g.Nodes) {
+		switch {
+		case n.Op == ann.OpMaxPool && !steady[n.Inputs[0]]:
+			r := soleConsumer(g, n.Outputs[0])
+			if r == nil || !isRelu(r) {
+				continue
+			}
+			swapAdjacent(g, n, r, "/prepool")
+			log = append(log, fmt.Sprintf("MaxPool %q → %s %q reordered to %s → MaxPool", n.Name, r.Op, r.Name, r.Op))
+		case isRelu(n) && steady[n.Inputs[0]]:
+			m := soleConsumer(g, n.Outputs[0])
+			if m == nil || m.Op != ann.OpMaxPool {
+				continue
+			}
+			swapAdjacent(g, n, m, "/prerelu")
+			log = append(log, fmt.Sprintf("%s %q → MaxPool %q reordered to MaxPool → %s: the pool takes the max of the analog input's constant current, exactly", n.Op, n.Name, m.Name, n.Op))
+		default:
 			continue
 		}
-		r := soleConsumer(g, m.Outputs[0])
-		if r == nil || (r.Op != ann.OpRelu && r.Op != ann.OpClippedRelu) {
-			continue
-		}
-		mid := fresh(g, r.Outputs[0]+"/prepool")
-		out := r.Outputs[0]
-		r.Inputs[0] = m.Inputs[0]
-		r.Outputs[0] = mid
-		m.Inputs[0] = mid
-		m.Outputs[0] = out
-		i, j := slices.Index(g.Nodes, m), slices.Index(g.Nodes, r)
-		g.Nodes[i], g.Nodes[j] = r, m
-		log = append(log, fmt.Sprintf("MaxPool %q → %s %q reordered to %s → MaxPool", m.Name, r.Op, r.Name, r.Op))
+		steady = steadyNow()
 	}
 	return log, nil
+}
+
+func isRelu(n *ann.Node) bool { return n.Op == ann.OpRelu || n.Op == ann.OpClippedRelu }
+
+// steadyValues are the values that stay the same every step of the SNN when
+// the input does (analog encoding): those with no ReLU, that is no IF layer,
+// between them and the input.
+func steadyValues(g *ann.Graph) map[string]bool {
+	st := map[string]bool{}
+	for _, in := range g.Inputs {
+		st[in.Name] = true
+	}
+	for _, n := range g.Nodes {
+		s := !isRelu(n)
+		for _, in := range n.Inputs {
+			if !g.IsParam(in) && !st[in] {
+				s = false
+			}
+		}
+		for _, o := range n.Outputs {
+			st[o] = s
+		}
+	}
+	return st
+}
+
+// swapAdjacent turns first → second (second the sole reader of first's
+// output) into second → first: second reads first's input, first writes
+// second's output; the value between them is named after second's output
+// with suffix.
+func swapAdjacent(g *ann.Graph, first, second *ann.Node, suffix string) {
+	mid := fresh(g, second.Outputs[0]+suffix)
+	out := second.Outputs[0]
+	second.Inputs[0] = first.Inputs[0]
+	second.Outputs[0] = mid
+	first.Inputs[0] = mid
+	first.Outputs[0] = out
+	i, j := slices.Index(g.Nodes, first), slices.Index(g.Nodes, second)
+	g.Nodes[i], g.Nodes[j] = second, first
 }
 
 func passFoldPad(c *PassContext) ([]string, error) {

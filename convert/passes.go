@@ -40,7 +40,7 @@ var passes = []Pass{
 	{"fold-bias", passFoldBias, "fold Add/Sub/Mul/Div by a per-channel constant into the preceding Conv/Dense (else a per-channel Affine)"},
 	{"fold-batchnorm", passFoldBatchNorm, "fold BatchNormalization into the preceding Conv/Dense or the following linear layer; else keep an Affine"},
 	{"nhwc-flatten", passNHWCFlatten, "Transpose→Flatten/Reshape→Dense: permute the Dense weights instead of the activations"},
-	{"reorder-pool-relu", passReorderPoolRelu, "MaxPool→ReLU becomes ReLU→MaxPool (they commute), so max pooling acts on spikes"},
+	{"reorder-pool-relu", passReorderPoolRelu, "MaxPool and ReLU commute: max pooling goes before the ReLU on the analog input's constant current (exact), after it everywhere else (on spikes)"},
 	{"fold-pad", passFoldPad, "fold a zero Pad into the pads of the next Conv/pool"},
 	{"avgpool-sum", passAvgPoolSum, "GlobalAveragePool → AveragePool; ceil-mode → explicit pads; each average pool lowers to a SumPool whose 1/k² goes into the next layer"},
 	{"collapse-layout", passCollapseLayout, "merge Flatten/Reshape chains, drop no-op reshapes and identity transposes"},
@@ -60,8 +60,8 @@ func PassNames() []string {
 }
 
 // Canonicalize runs the passes on a copy of g and returns the canonical graph
-// and what each pass did. Only opt's Input, Output, DumpAfter and Disable
-// matter here.
+// and what each pass did. Only opt's Input, Output, Encoding, DumpAfter and
+// Disable matter here.
 func Canonicalize(g *ann.Graph, opt Options) (*ann.Graph, []PassLog, error) {
 	c, logs, err := canonicalize(g, opt)
 	if err != nil {

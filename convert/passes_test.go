@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/snnconvert/snnconvert/ann"
+	"github.com/snnconvert/snnconvert/snnrt"
 )
 
 type passCase struct {
@@ -143,7 +144,30 @@ func passCases() []passCase {
 				return b.done(t, b.dense("fc", v, 48, 4))
 			},
 			wantOps: []ann.Op{ann.OpConv, ann.OpRelu, ann.OpReshape, ann.OpDense}},
-		{name: "max pool before relu is reordered", pass: "reorder-pool-relu",
+		{name: "max pool before relu is reordered to act on spikes", pass: "reorder-pool-relu",
+			build: func(t *testing.T) *ann.Graph {
+				b := newBuilder(11, "x", 1, 6, 6)
+				v := b.conv("conv", "x", 1, 2, 1)
+				v = b.op("relu0", ann.OpRelu, ann.Attrs{}, v)
+				v = b.conv("conv2", v, 2, 2, 3)
+				v = b.op("pool", ann.OpMaxPool, ann.Attrs{Kernel: []int{2, 2}, Strides: []int{2, 2}}, v)
+				v = b.op("relu", ann.OpRelu, ann.Attrs{}, v)
+				v = b.op("flat", ann.OpFlatten, ann.Attrs{}, v)
+				return b.done(t, b.dense("fc", v, 8, 3))
+			},
+			wantOps: []ann.Op{ann.OpConv, ann.OpRelu, ann.OpConv, ann.OpRelu, ann.OpMaxPool, ann.OpFlatten, ann.OpDense}},
+		{name: "relu before max pool on the analog input's current is reordered to pool it", pass: "reorder-pool-relu",
+			build: func(t *testing.T) *ann.Graph {
+				b := newBuilder(11, "x", 1, 6, 6)
+				v := b.conv("conv", "x", 1, 2, 3)
+				v = b.op("relu6", ann.OpClip, ann.Attrs{Min: 0, Max: 6}, v)
+				v = b.op("pool", ann.OpMaxPool, ann.Attrs{Kernel: []int{2, 2}, Strides: []int{2, 2}}, v)
+				v = b.op("flat", ann.OpFlatten, ann.Attrs{}, v)
+				return b.done(t, b.dense("fc", v, 8, 3))
+			},
+			wantOps: []ann.Op{ann.OpConv, ann.OpMaxPool, ann.OpClippedRelu, ann.OpFlatten, ann.OpDense}},
+		{name: "max pool on the input's current goes after the relu under rate encoding", pass: "reorder-pool-relu",
+			opt: Options{Encoding: snnrt.EncodingRate},
 			build: func(t *testing.T) *ann.Graph {
 				b := newBuilder(11, "x", 1, 6, 6)
 				v := b.conv("conv", "x", 1, 2, 3)
@@ -178,7 +202,7 @@ func passCases() []passCase {
 				v = b.op("gap", ann.OpGlobalAveragePool, ann.Attrs{}, v)
 				return b.done(t, b.op("flat", ann.OpFlatten, ann.Attrs{}, v))
 			},
-			wantOps: []ann.Op{ann.OpConv, ann.OpRelu, ann.OpMaxPool, ann.OpConv, ann.OpAveragePool, ann.OpFlatten}},
+			wantOps: []ann.Op{ann.OpConv, ann.OpMaxPool, ann.OpRelu, ann.OpConv, ann.OpAveragePool, ann.OpFlatten}},
 		{name: "softmax+log head is stripped", pass: "strip-head", compare: "fc_out",
 			build: func(t *testing.T) *ann.Graph {
 				b := newBuilder(14, "x", 4)

@@ -245,11 +245,7 @@ func Evaluate(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	r.Warnings = append(r.Warnings, conv.warnings...)
-	for _, n := range conv.net.Nodes {
-		if n.Op == snnrt.OpSpikeMaxPool {
-			r.HasMaxPool = true
-		}
-	}
+	r.HasMaxPool = len(conv.net.SpikingMaxPools(snnrt.Encoding(r.Settings.Encoding))) > 0
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

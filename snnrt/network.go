@@ -72,7 +72,9 @@ const (
 	OpSumPool Op = "SumPool"
 	// OpSpikeMaxPool: Kernel, Strides, Pads; passes, per window, the spikes of
 	// the input neuron with the largest spike count so far (ties to the lowest
-	// index). Input and output: spikes.
+	// index). Input and output: spikes; or a current that is the same every
+	// step (computed from the analog input before any IF), whose window max
+	// it passes, exactly.
 	OpSpikeMaxPool Op = "SpikeMaxPool"
 	// OpFlatten / OpReshape: layout only (Shape is the output shape).
 	OpFlatten Op = "Flatten"
@@ -196,4 +198,23 @@ type Network struct {
 	// integrates; the prediction at step t is the argmax of its integral.
 	Output string
 	Meta   Meta
+}
+
+// SpikingMaxPools names the max pools that act on spikes under enc, by DESIGN
+// §2's rule, an approximation of the ANN's max; the others pool a current
+// that is the same every step (analog input, before any IF), exactly.
+func (net *Network) SpikingMaxPools(enc Encoding) []string {
+	steady := map[string]bool{net.Input: enc == EncodingAnalog || enc == ""}
+	var names []string
+	for _, n := range net.Nodes {
+		st := n.Op != OpIF
+		for _, in := range n.Inputs {
+			st = st && steady[in]
+		}
+		steady[n.Output] = st
+		if n.Op == OpSpikeMaxPool && len(n.Inputs) > 0 && !steady[n.Inputs[0]] {
+			names = append(names, n.Name)
+		}
+	}
+	return names
 }

@@ -275,7 +275,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		})
 	case OpSpikeMaxPool:
 		if x.kind == kindDense {
-			return fmt.Errorf("input %q is a real-valued current; spiking max pooling needs spikes (put it after an IF node)", inName)
+			return fmt.Errorf("input %q is a current that changes every step under %s encoding: max pooling takes spikes, or a current that stays the same (the analog input's; convert the model for %s encoding to pool its spikes instead)", inName, p.enc, p.enc)
 		}
 		out.kind = x.kind
 		out.binary = x.binary

@@ -10,6 +10,9 @@ import (
 type refSim struct {
 	net    *Network
 	shapes map[string][]int
+	// steady: values that are the same every step (analog input, before any
+	// IF); a max pool of one takes its largest value.
+	steady map[string]bool
 }
 
 type refOut struct {
@@ -19,6 +22,14 @@ type refOut struct {
 
 func (s *refSim) run(x []float32, T int, enc Encoding, seed uint64, idx int) refOut {
 	net := s.net
+	s.steady = map[string]bool{net.Input: enc == EncodingAnalog}
+	for _, n := range net.Nodes {
+		st := n.Op != OpIF
+		for _, in := range n.Inputs {
+			st = st && s.steady[in]
+		}
+		s.steady[n.Output] = st
+	}
 	V := map[string][]float32{}
 	counts := map[string][]int32{}
 	mpCount := map[string][]float32{}
@@ -131,7 +142,10 @@ func (s *refSim) node(n *Node, vals, V map[string][]float32, counts map[string][
 		g, _ := resolveGeom(n, n.Kernel[0], n.Kernel[1])
 		C, H, W := xs[0], xs[1], xs[2]
 		var cnt []float32
-		if n.Op == OpSpikeMaxPool {
+		switch {
+		case n.Op == OpSpikeMaxPool && s.steady[n.Inputs[0]]:
+			cnt = x
+		case n.Op == OpSpikeMaxPool:
 			cnt = mpCount[n.Name]
 			for i, v := range x {
 				cnt[i] += abs32(v)
