@@ -770,19 +770,26 @@ func rank(count float32, i int32) uint64 {
 // leader is the input index a rank key holds.
 func leader(key uint64) int32 { return int32(math.MaxUint32 - uint32(key)) }
 
-// best returns the input of window (output pixel q, channel c) with the
-// largest vals entry, the first in ascending order on ties; -1 when the
-// window lies entirely in the padding.
-func (g *poolGeom) best(q, c int, vals []float32) int {
-	best := -1
-	var bv float32
-	for _, p := range g.win[q] {
-		i := int(p)*g.c + c
-		if best < 0 || vals[i] > bv {
-			best, bv = i, vals[i]
+// windowMax sets each output to its window's largest input (+0 over -0,
+// which no later operation tells apart), 0 for a window that lies entirely
+// in the padding. A window's channels are contiguous, so it goes one input
+// pixel at a time over all of them; the builtin max has no branch to
+// mispredict.
+func (g *poolGeom) windowMax(in, out []float32) {
+	c := g.c
+	for q, w := range g.win {
+		o := out[q*c : (q+1)*c]
+		if len(w) == 0 {
+			clear(o)
+			continue
+		}
+		copy(o, in[int(w[0])*c:][:c])
+		for _, p := range w[1:] {
+			for k, v := range in[int(p)*c:][:c] {
+				o[k] = max(o[k], v)
+			}
 		}
 	}
-	return best
 }
 
 // leaders0 is every output's leader key when all counts are zero; windows
@@ -810,15 +817,7 @@ func (m *maxPoolOp) reset() {
 	copy(m.lead, m.lead0)
 	clear(m.spiked)
 	if m.kind == kindConst {
-		g := m.g
-		for o := range m.out.data {
-			q := g.odiv.div(o)
-			if b := g.best(q, o-q*g.c, m.in.data); b >= 0 {
-				m.out.data[o] = m.in.data[b]
-			} else {
-				m.out.data[o] = 0
-			}
-		}
+		m.g.windowMax(m.in.data, m.out.data)
 		return
 	}
 	m.out.clearActive()
