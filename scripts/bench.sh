@@ -87,6 +87,7 @@ for k, v in rows.items():
 print()
 snn = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledSNN/")
 ann = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledANN/")
+paired = lambda v: "%8.1f%%" % (100 * v["of-limit"]) if "of-limit" in v else pct(v["events/s"])
 print("%-18s %4s %9s %10s %12s %9s %10s %9s %9s %10s %12s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit",
       "allocs/op", "blank/dig", "spk b/d", "ANN img/s", "SNN/(T·ANN)"))
 for k, v in snn.items():
@@ -96,7 +97,7 @@ for k, v in snn.items():
     b = snn.get(k[:-len("digit")] + "blank")
     a = ann.get(model.replace("_percentile", ""), {}).get("images/s", 0)
     print("%-18s %4d %8.2f%% %10.0f %12.3g %s %10.0f %9s %9s %10s %12s" % (model, t, 100 * v["accuracy"], v["images/s"], v["events/s"],
-          pct(v["events/s"]), v.get("allocs/op", 0), "%.1f%%" % (100 * v["images/s"] / b["images/s"]) if b else "-",
+          paired(v), v.get("allocs/op", 0), "%.1f%%" % (100 * v["images/s"] / b["images/s"]) if b else "-",
           "%.1f%%" % (100 * b["spikes/image"] / v["spikes/image"]) if b and v.get("spikes/image") else "-",
           "%.0f" % a if a else "-", "%.3f" % (a / (t * v["images/s"])) if a else "-"))
 print()
@@ -104,4 +105,6 @@ print("allocs/op is per Run of 64 (synthetic) or N (bundled) images: buffers and
 print("allocates nothing (TestNoAllocInStepLoop). blank/dig: cost of a blank input relative to a digit at the same T;")
 print("spk b/d: the blank input's spikes relative to the digit's (biases make blank inputs fire).")
 print("SNN/(T·ANN): SNN time per image divided by T times the ANN executor's time per image.")
+print("of limit: synthetic networks against the limit above; each bundled run against the limit it measured")
+print("just before (0.6 s, same row lengths), because the machine's speed drifts between the two.")
 PY

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Benchmarks on hand-built networks shaped like the bundled models, with
@@ -194,41 +196,99 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkScatterAdd is the machine's raw limit for event-driven work:
-// adding a weight row of length L at a random offset of a float32 buffer the
-// size of a large membrane (256 KiB), on GOMAXPROCS goroutines.
+// scatterRowLens are the row lengths the scatter-add limit is measured at
+// (the bundled models' fan-outs range over them); the limit is the best.
+var scatterRowLens = []int{6, 16, 32, 64, 120, 256}
+
+// scatterAdder adds weight rows of length L at random offsets of a float32
+// buffer the size of a large membrane (256 KiB): the raw work of an event.
+type scatterAdder struct {
+	L    int
+	buf  []float32
+	rows []float32
+	offs []int32
+	i    int
+}
+
+func newScatterAdder(L int, seed uint64) *scatterAdder {
+	const size = 1 << 16
+	r := rand.New(rand.NewPCG(seed, 3))
+	s := &scatterAdder{L: L, buf: make([]float32, size), rows: make([]float32, 64*L), offs: make([]int32, 4096)}
+	for i := range s.rows {
+		s.rows[i] = r.Float32()
+	}
+	for i := range s.offs {
+		s.offs[i] = int32(r.IntN(size - L))
+	}
+	return s
+}
+
+// add64 scatters 64 rows.
+func (s *scatterAdder) add64() {
+	L := s.L
+	for k := range 64 {
+		o := int(s.offs[(s.i+k)&4095])
+		addTo(s.buf[o:o+L], s.rows[k*L:k*L+L])
+	}
+	s.i += 64
+}
+
+// BenchmarkScatterAdd is the machine's raw limit for event-driven work, on
+// GOMAXPROCS goroutines, at each row length.
 func BenchmarkScatterAdd(b *testing.B) {
-	for _, L := range []int{6, 16, 32, 64, 120, 256} {
+	for _, L := range scatterRowLens {
 		b.Run(fmt.Sprintf("L=%d", L), func(b *testing.B) {
-			const size = 1 << 16
 			var mu sync.Mutex
 			seed := uint64(0)
 			b.RunParallel(func(pb *testing.PB) {
 				mu.Lock()
 				seed++
-				r := rand.New(rand.NewPCG(seed, 3))
+				s := newScatterAdder(L, seed)
 				mu.Unlock()
-				buf := make([]float32, size)
-				rows := make([]float32, 64*L)
-				for i := range rows {
-					rows[i] = r.Float32()
-				}
-				offs := make([]int32, 4096)
-				for i := range offs {
-					offs[i] = int32(r.IntN(size - L))
-				}
-				i := 0
 				for pb.Next() {
-					for k := range 64 {
-						o := int(offs[(i+k)&4095])
-						addTo(buf[o:o+L], rows[(k&63)*L:(k&63)*L+L])
-					}
-					i += 64
+					s.add64()
 				}
 			})
 			b.ReportMetric(float64(b.N)*64*float64(L)/b.Elapsed().Seconds(), "adds/s")
 		})
 	}
+}
+
+// scatterAddLimit is BenchmarkScatterAdd's figure measured in about d: the
+// best adds/s over the row lengths, on GOMAXPROCS goroutines. The bundled
+// benchmarks take it right before each run, so that the fraction of the
+// limit they report pairs two figures of the same minute on a machine whose
+// speed drifts.
+func scatterAddLimit(d time.Duration) float64 {
+	workers := runtime.GOMAXPROCS(0)
+	best := 0.0
+	for _, L := range scatterRowLens {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var adds int64
+		deadline := time.Now().Add(d / time.Duration(len(scatterRowLens)))
+		start := time.Now()
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := newScatterAdder(L, uint64(w+1))
+				n := int64(0)
+				for time.Now().Before(deadline) {
+					for range 16 {
+						s.add64()
+					}
+					n += 16 * 64 * int64(L)
+				}
+				mu.Lock()
+				adds += n
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		best = max(best, float64(adds)/time.Since(start).Seconds())
+	}
+	return best
 }
 
 // TestNoAllocInStepLoop: a whole sample (reset, T steps, recording) does not
