@@ -74,6 +74,7 @@ pct = lambda ev: "%8.1f%%" % (100 * ev / limit) if limit else "%9s" % "-"
 print("scatter-add limit (best row length and best of 3 runs, 2 goroutines): %.3g adds/s" % limit)
 print("every figure below: the fastest of %s runs of its benchmark" % count)
 print()
+paired = lambda v: "%8.1f%%" % (100 * v["of-limit"]) if "of-limit" in v else pct(v["events/s"])
 rows = parse(os.path.join(tmp, "bench.txt"), "BenchmarkRun/")
 print("%-28s %10s %12s %9s %8s %10s %9s" % ("synthetic network", "images/s", "events/s", "of limit", "rate", "allocs/op", "blank/dig"))
 for k, v in rows.items():
@@ -82,12 +83,11 @@ for k, v in rows.items():
         b = rows.get(k[:-len("digit")] + "blank")
         if b:
             blank = "%.1f%%" % (100 * v["images/s"] / b["images/s"])
-    print("%-28s %10.0f %12.3g %s %8.3f %10.0f %9s" % (k, v["images/s"], v["events/s"], pct(v["events/s"]),
+    print("%-28s %10.0f %12.3g %s %8.3f %10.0f %9s" % (k, v["images/s"], v["events/s"], paired(v),
           v["rate"], v.get("allocs/op", 0), blank))
 print()
 snn = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledSNN/")
 ann = parse(os.path.join(tmp, "bundled.txt"), "BenchmarkBundledANN/")
-paired = lambda v: "%8.1f%%" % (100 * v["of-limit"]) if "of-limit" in v else pct(v["events/s"])
 print("%-18s %4s %9s %10s %12s %9s %10s %9s %9s %10s %12s" % ("bundled model", "T", "accuracy", "images/s", "events/s", "of limit",
       "allocs/op", "blank/dig", "spk b/d", "ANN img/s", "SNN/(T·ANN)"))
 for k, v in snn.items():
@@ -105,6 +105,6 @@ print("allocs/op is per Run of 64 (synthetic) or N (bundled) images: buffers and
 print("allocates nothing (TestNoAllocInStepLoop). blank/dig: cost of a blank input relative to a digit at the same T;")
 print("spk b/d: the blank input's spikes relative to the digit's (biases make blank inputs fire).")
 print("SNN/(T·ANN): SNN time per image divided by T times the ANN executor's time per image.")
-print("of limit: synthetic networks against the limit above; each bundled run against the limit it measured")
-print("just before (0.6 s, same row lengths), because the machine's speed drifts between the two.")
+print("of limit: each digit run against the limit it measured just before (0.6 s, same row lengths), because")
+print("the machine's speed drifts between that and the limit above; blank runs against the limit above.")
 PY

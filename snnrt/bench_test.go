@@ -156,7 +156,9 @@ func benchNets(tb testing.TB) map[string]*Network {
 
 // BenchmarkRun: images/s and synaptic events/s at T=32 and T=128, batch 64,
 // 2 workers, analog encoding, on digit-like and on blank images; each
-// network is compiled once, outside the timed loop.
+// network is compiled once, outside the timed loop. Digit runs also report
+// the scatter-add limit measured just before them and their events/s as a
+// fraction of it.
 func BenchmarkRun(b *testing.B) {
 	nets := benchNets(b)
 	digits := strokeImages(64, 1)
@@ -173,6 +175,12 @@ func BenchmarkRun(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.ReportAllocs()
+					// The limit of this very minute, for digits (see
+					// scatterAddLimit; b.Loop starts the timer afterwards).
+					var limit float64
+					if in.name == "digit" {
+						limit = scatterAddLimit(600 * time.Millisecond)
+					}
 					var acs, spikes, neurons float64
 					for b.Loop() {
 						res, err := prog.Run(in.x, RunOptions{T: T, Batch: 64, Workers: 2})
@@ -190,6 +198,10 @@ func BenchmarkRun(b *testing.B) {
 					b.ReportMetric(float64(b.N*64)/sec, "images/s")
 					b.ReportMetric(acs/sec, "events/s")
 					b.ReportMetric(spikes/(neurons*float64(T)*64), "rate")
+					if limit > 0 {
+						b.ReportMetric(limit, "limit-adds/s")
+						b.ReportMetric(acs/sec/limit, "of-limit")
+					}
 				})
 			}
 		}
