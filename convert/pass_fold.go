@@ -444,13 +444,12 @@ func strides(shape []int) []int {
 // (DESIGN §2's rule, an approximation).
 func passReorderPoolRelu(c *PassContext) ([]string, error) {
 	g := c.G
-	steadyNow := func() map[string]bool {
-		if c.Opt.Encoding != snnrt.EncodingAnalog {
-			return nil
-		}
-		return steadyValues(g)
+	// Commuting a pool with a ReLU changes no value's steadiness but the one
+	// between them, which only the ReLU reads, and the ReLU has been seen.
+	var steady map[string]bool
+	if c.Opt.Encoding == snnrt.EncodingAnalog {
+		steady = steadyValues(g)
 	}
-	steady := steadyNow()
 	var log []string
 	for _, n := range slices.Clone(g.Nodes) {
 		switch {
@@ -468,10 +467,7 @@ func passReorderPoolRelu(c *PassContext) ([]string, error) {
 			}
 			swapAdjacent(g, n, m, "/prerelu")
 			log = append(log, fmt.Sprintf("%s %q → MaxPool %q reordered to MaxPool → %s: the pool takes the max of the analog input's constant current, exactly", n.Op, n.Name, m.Name, n.Op))
-		default:
-			continue
 		}
-		steady = steadyNow()
 	}
 	return log, nil
 }
