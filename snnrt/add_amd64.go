@@ -29,6 +29,9 @@ func ifPackAVX2(v, cur, th []float32, act, pack []int32, zero bool) int
 func ifPack16AVX2(v, cur, th []float32, act, pack []int32) int
 
 //go:noescape
+func windowMaxAVX2(in, out []float32, at, offs []int32, c int)
+
+//go:noescape
 func liveAVX2(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, pack []int32, horizon float64) int
 
 // packTable[8m+k] is the position of the k-th set bit of the byte m (the
@@ -185,4 +188,14 @@ func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, h
 		}
 	}
 	return liveGo(cur, v0, th, live, cv, ccur, cth, horizon, n8, k)
+}
+
+// windowMax sets each of out's pixels to the channel-wise largest input over
+// its window (see poolGeom.windowMax), 8 channels an instruction.
+func windowMax(g *poolGeom, in, out []float32) {
+	if useAVX2 {
+		windowMaxAVX2(in, out[:len(g.winAt)*g.c-g.c], g.winAt, g.winOff, g.c)
+		return
+	}
+	windowMaxGo(g, in, out)
 }

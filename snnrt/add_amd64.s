@@ -745,3 +745,87 @@ qdone:
 	MOVQ R14, ret+120(FP)
 	VZEROUPPER
 	RET
+
+// func windowMaxAVX2(in, out []float32, at, offs []int32, c int)
+// poolGeom.windowMax for c channels a pixel: output pixel q's c floats get
+// the largest of in[o:o+c] over the offsets o in offs[at[q]:at[q+1]], or 0
+// for none; the lanes past a multiple of 8 go through masked loads and
+// stores. VMAXPS returns its second operand on a tie of +0 and -0, which no
+// later operation tells apart, and the inputs are finite.
+TEXT ·windowMaxAVX2(SB), NOSPLIT, $0-104
+	MOVQ in_base+0(FP), R8
+	MOVQ out_base+24(FP), R9
+	MOVQ at_base+48(FP), R10
+	MOVQ at_len+56(FP), R12
+	MOVQ offs_base+72(FP), R11
+	MOVQ c+96(FP), CX
+	MOVQ CX, R13
+	ANDQ $-8, R13        // floats in whole blocks of 8
+	ANDQ $7, CX
+	VPXOR Y15, Y15, Y15
+	TESTQ CX, CX
+	JE   wnomask
+	TAILMASK
+wnomask:
+	MOVQ c+96(FP), R14
+	SHLQ $2, R14         // bytes a pixel
+	DECQ R12             // output pixels
+	VXORPS Y14, Y14, Y14
+wq:
+	TESTQ R12, R12
+	JE   wdone
+	MOVLQSX (R10), SI    // first offset's index
+	MOVLQSX 4(R10), DI   // end
+	XORQ BX, BX          // float within the pixel
+wblk:
+	CMPQ BX, R13
+	JGE  wtail
+	CMPQ SI, DI
+	JE   wzero
+	MOVLQSX (R11)(SI*4), AX
+	ADDQ BX, AX
+	VMOVUPS (R8)(AX*4), Y0
+	LEAQ 1(SI), DX
+wblkpix:
+	CMPQ DX, DI
+	JGE  wblkst
+	MOVLQSX (R11)(DX*4), AX
+	ADDQ BX, AX
+	VMAXPS (R8)(AX*4), Y0, Y0
+	INCQ DX
+	JMP  wblkpix
+wzero:
+	VMOVAPS Y14, Y0
+wblkst:
+	VMOVUPS Y0, (R9)(BX*4)
+	ADDQ $8, BX
+	JMP  wblk
+wtail:
+	TESTQ CX, CX
+	JE   wnext
+	VMOVAPS Y14, Y0
+	CMPQ SI, DI
+	JE   wtailst
+	MOVLQSX (R11)(SI*4), AX
+	ADDQ BX, AX
+	VMASKMOVPS (R8)(AX*4), Y15, Y0
+	LEAQ 1(SI), DX
+wtailpix:
+	CMPQ DX, DI
+	JGE  wtailst
+	MOVLQSX (R11)(DX*4), AX
+	ADDQ BX, AX
+	VMASKMOVPS (R8)(AX*4), Y15, Y1
+	VMAXPS Y1, Y0, Y0
+	INCQ DX
+	JMP  wtailpix
+wtailst:
+	VMASKMOVPS Y0, Y15, (R9)(BX*4)
+wnext:
+	ADDQ R14, R9
+	ADDQ $4, R10
+	DECQ R12
+	JMP  wq
+wdone:
+	VZEROUPPER
+	RET

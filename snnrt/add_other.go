@@ -50,3 +50,7 @@ func ifStep(v, cur, th []float32, p int, data []float32, act []int32, zero bool)
 func liveNeurons(cur, v0, th []float32, live []int32, cv, ccur, cth []float32, horizon float64) int {
 	return liveGo(cur, v0, th, live, cv, ccur, cth, horizon, 0, 0)
 }
+
+// windowMax sets each of out's pixels to the channel-wise largest input over
+// its window (see poolGeom.windowMax).
+func windowMax(g *poolGeom, in, out []float32) { windowMaxGo(g, in, out) }

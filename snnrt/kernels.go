@@ -570,6 +570,9 @@ type poolGeom struct {
 	outs [][]int32
 	// win[q]: input pixels of output pixel q's window, in ascending order.
 	win [][]int32
+	// winOff[winAt[q]:winAt[q+1]]: win[q]'s pixels as offsets of their
+	// first channel (pixel·c), in one array for the window-max kernel.
+	winAt, winOff []int32
 	// one[i], when no input pixel is in two windows (stride ≥ kernel, the
 	// usual pool): the output element input element i reaches, or -1 for
 	// none; the pools' event loops then take one lookup per event.
@@ -596,6 +599,14 @@ func newPoolGeom(n *Node, in, out []int) *poolGeom {
 			}
 		}
 	}
+	pg.winAt = make([]int32, 0, len(pg.win)+1)
+	for _, w := range pg.win {
+		pg.winAt = append(pg.winAt, int32(len(pg.winOff)))
+		for _, p := range w {
+			pg.winOff = append(pg.winOff, p*int32(c))
+		}
+	}
+	pg.winAt = append(pg.winAt, int32(len(pg.winOff)))
 	for _, o := range pg.outs {
 		if len(o) > 1 {
 			return pg

@@ -773,19 +773,23 @@ func leader(key uint64) int32 { return int32(math.MaxUint32 - uint32(key)) }
 // windowMax sets each output to its window's largest input (+0 over -0,
 // which no later operation tells apart), 0 for a window that lies entirely
 // in the padding. A window's channels are contiguous, so it goes one input
-// pixel at a time over all of them; the builtin max has no branch to
+// pixel at a time over all of them.
+func (g *poolGeom) windowMax(in, out []float32) { windowMax(g, in, out) }
+
+// windowMaxGo is windowMax in Go; the builtin max has no branch to
 // mispredict.
-func (g *poolGeom) windowMax(in, out []float32) {
+func windowMaxGo(g *poolGeom, in, out []float32) {
 	c := g.c
-	for q, w := range g.win {
+	for q := range len(g.winAt) - 1 {
 		o := out[q*c : (q+1)*c]
+		w := g.winOff[g.winAt[q]:g.winAt[q+1]]
 		if len(w) == 0 {
 			clear(o)
 			continue
 		}
-		copy(o, in[int(w[0])*c:][:c])
+		copy(o, in[w[0]:][:c])
 		for _, p := range w[1:] {
-			for k, v := range in[int(p)*c:][:c] {
+			for k, v := range in[p:][:c] {
 				o[k] = max(o[k], v)
 			}
 		}

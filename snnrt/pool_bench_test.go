@@ -1,6 +1,7 @@
 package snnrt
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -37,4 +38,38 @@ func BenchmarkMaxPoolStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(spikes), "ns/spike")
+}
+
+// BenchmarkWindowMax: the max pool of a constant current (once per sample
+// under analog input) on lenet5's and cnn_relu6's first pools, with the
+// vector kernel and with the Go loop.
+func BenchmarkWindowMax(b *testing.B) {
+	have := useAVX2
+	defer func() { useAVX2 = have }()
+	for _, c := range []int{6, 16} {
+		n := &Node{Op: OpSpikeMaxPool, Kernel: []int{2, 2}, Strides: []int{2, 2}}
+		g := newPoolGeom(n, []int{c, 28, 28}, []int{c, 14, 14})
+		r := rand.New(rand.NewPCG(1, 3))
+		in := make([]float32, c*28*28)
+		for i := range in {
+			in[i] = r.Float32()*2 - 1
+		}
+		out := make([]float32, c*14*14)
+		for _, vector := range []bool{false, true} {
+			if vector && !have {
+				continue
+			}
+			name := "go"
+			if vector {
+				name = "avx2"
+			}
+			b.Run(fmt.Sprintf("c=%d/%s", c, name), func(b *testing.B) {
+				useAVX2 = vector
+				for b.Loop() {
+					g.windowMax(in, out)
+				}
+				b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(in)), "ns/input")
+			})
+		}
+	}
 }
