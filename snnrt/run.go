@@ -541,16 +541,23 @@ func (s *simulation) settled(v []float32, a, rest int) bool {
 	return true
 }
 
+// argmax is the class with the largest potential, the first of a tie; the
+// readout may hold the classes in another order (outPerm).
 func (s *simulation) argmax(v []float32) int {
-	perm := s.p.outPerm
 	best := 0
-	for l := 1; l < len(v); l++ {
-		a, b := l, best
-		if perm != nil {
-			a, b = int(perm[l]), int(perm[best])
+	if perm := s.p.outPerm; perm != nil {
+		bv := v[perm[0]]
+		for l, i := range perm[1:len(v)] {
+			if x := v[i]; x > bv {
+				best, bv = l+1, x
+			}
 		}
-		if v[a] > v[b] {
-			best = l
+		return best
+	}
+	bv := v[0]
+	for l, x := range v[1:] {
+		if x > bv {
+			best, bv = l+1, x
 		}
 	}
 	return best
