@@ -157,6 +157,54 @@ func TestEvaluateSNNFileMatchesOnTheFly(t *testing.T) {
 	}
 }
 
+// A file converted for analog input whose first max pool takes the
+// conv's current, evaluated under rate input: its first IF layer fires
+// before that pool (the runtime's move, noted), has the pool's inputs as
+// neurons and so no ANN value to correlate with; the layer map comes from
+// the conversion the file records (analog), so the other layers keep their
+// correlation.
+func TestEvaluateSNNFileOtherEncoding(t *testing.T) {
+	model := bundled(t, "lenet5")
+	ctx := context.Background()
+	g, err := importer.ImportFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := dataset.PreprocessingFor(model)
+	calib, err := dataset.Load("mnist:train:200", pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{Calib: "mnist:train:200", Encoding: "analog"}.withDefaults("mnist:test:100")
+	net, _, err := convert.Convert(g, convertOptions(s, calib, model, "", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "lenet5.snn.onnx")
+	if err := snnrt.Write(file, net); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Evaluate(ctx, Options{Model: file, Source: model, Data: "mnist:test:100", Ts: []int{32}, Settings: Settings{Encoding: "rate"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := strings.Join(r.Warnings, "\n")
+	if !strings.Contains(warn, `under rate input, IF "/net/net.1/Relu" fires before max pool "/net/net.2/MaxPool"`) || strings.Contains(warn, "not converted from") {
+		t.Errorf("warnings:\n%s", warn)
+	}
+	if r.Settings.Encoding != "rate" || !r.HasMaxPool || len(r.Layers) != 4 || r.Layers[0].Neurons != 6*28*28 || !r.Layers[0].CorrUndefined {
+		t.Fatalf("encoding %s, spiking max pool %v, layers %+v", r.Settings.Encoding, r.HasMaxPool, r.Layers)
+	}
+	for _, l := range r.Layers[1:] {
+		if l.CorrUndefined || l.Correlation < 0.5 {
+			t.Errorf("layer %s: correlation %v (undefined %v)", l.Name, l.Correlation, l.CorrUndefined)
+		}
+	}
+	if p := r.Points[0]; p.Accuracy < 0.95 {
+		t.Errorf("accuracy at T=32 under rate input: %+v", p)
+	}
+}
+
 func TestEvaluateAuto(t *testing.T) {
 	model := bundled(t, "mlp")
 	r, err := Evaluate(context.Background(), Options{

@@ -38,7 +38,10 @@ func loadConverted(ctx context.Context, opt Options, g *ann.Graph, pre dataset.P
 			break
 		}
 	}
-	conv := &conversion{net: net}
+	// Under another encoding than the file's, a max pool of the first
+	// layer's current runs after its IF neurons instead (ForEncoding).
+	run, notes := net.ForEncoding(snnrt.Encoding(s.Encoding))
+	conv := &conversion{net: run, warnings: notes}
 	// Without the layer map the input permutation is unknown too; the
 	// preprocessing the file records is then the SNN's own input layout.
 	if js, ok := net.Meta.Extra["snn.preprocessing"]; ok {
@@ -54,7 +57,13 @@ func loadConverted(ctx context.Context, opt Options, g *ann.Graph, pre dataset.P
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	co := convertOptions(*s, calib, opt.Source, "", 0)
+	// The layer map comes from the conversion the file records, its own
+	// encoding included (which decides where max pools go).
+	fs := *s
+	if net.Meta.Encoding != "" {
+		fs.Encoding = string(net.Meta.Encoding)
+	}
+	co := convertOptions(fs, calib, opt.Source, "", 0)
 	co.ScaleInto = convert.ScaleInto(nm.ScaleInto)
 	co.Progress = calibProgress(prog, "calibration (layer map)")
 	again, err := doConvert(g, co)

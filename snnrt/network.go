@@ -20,8 +20,10 @@
 // Choices where DESIGN §2 leaves room, fixed here:
 //   - The spiking max pool compares spike counts including the current step,
 //     so a window's first spike passes at once. On a constant value (a max
-//     pool applied to the analog input itself) it takes each window's largest
-//     value, as the ANN's max pool does.
+//     pool applied to the analog input itself, or to a current computed from
+//     it alone) it takes each window's largest value, as the ANN's max pool
+//     does. Such a network run with rate or poisson input fires its IF
+//     neurons before the pool instead (Network.ForEncoding).
 //   - rate and poisson input events carry sign(x)·max|x| of the sample, so the
 //     mean input equals x and analog-calibrated thresholds stay valid. A rate
 //     train with phase 1/2 spikes floor(t·|x|/max|x| + 1/2) times in t steps.
@@ -48,7 +50,10 @@
 // in its order.
 package snnrt
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // SemanticsVersion is the neuron-semantics version this runtime implements.
 // Files that declare another version are refused.
@@ -74,7 +79,7 @@ const (
 	// the input neuron with the largest spike count so far (ties to the lowest
 	// index). Input and output: spikes; or a current that is the same every
 	// step (computed from the analog input before any IF), whose window max
-	// it passes, exactly.
+	// it passes, exactly (under other encodings see Network.ForEncoding).
 	OpSpikeMaxPool Op = "SpikeMaxPool"
 	// OpFlatten / OpReshape: layout only (Shape is the output shape).
 	OpFlatten Op = "Flatten"
@@ -217,4 +222,55 @@ func (net *Network) SpikingMaxPools(enc Encoding) []string {
 		}
 	}
 	return names
+}
+
+// ForEncoding is the network as it runs under enc. A network converted for
+// analog input may max-pool the first layer's current, which is the same
+// every step there, exactly; under rate or poisson input that current
+// changes every step and no max pool takes it. Where such a pool's output is
+// read by one IF node alone, the two trade places: the IF neurons (same
+// thresholds per channel, v_init and reset) integrate the pool's input and
+// DESIGN §2's spiking max pool takes their spikes, as convert builds the
+// network for that encoding (with the thresholds calibrated for analog).
+// The IF node keeps its name and has the pool's input shape; a note says so
+// for each move. net itself is returned when nothing changes; a pool of a
+// current that no IF follows is left for Compile to refuse.
+func (net *Network) ForEncoding(enc Encoding) (*Network, []string) {
+	kinds := valueKinds(net, enc)
+	readers := map[string][]int{}
+	for i, n := range net.Nodes {
+		if n == nil {
+			return net, nil // inferShapes refuses it
+		}
+		for _, in := range n.Inputs {
+			readers[in] = append(readers[in], i)
+		}
+	}
+	var swaps [][2]int
+	for i, n := range net.Nodes {
+		if n.Op != OpSpikeMaxPool || len(n.Inputs) != 1 || kinds[n.Inputs[0]] != kindDense || n.Output == net.Output {
+			continue
+		}
+		if r := readers[n.Output]; len(r) == 1 && net.Nodes[r[0]].Op == OpIF && len(net.Nodes[r[0]].Inputs) == 1 {
+			swaps = append(swaps, [2]int{i, r[0]})
+		}
+	}
+	if len(swaps) == 0 {
+		return net, nil
+	}
+	c := snapshot(net)
+	shapes, err := inferShapes(c)
+	if err != nil {
+		return net, nil // Compile reports it
+	}
+	var notes []string
+	for _, s := range swaps {
+		pool, f := *c.Nodes[s[0]], *c.Nodes[s[1]]
+		fire := f
+		fire.Inputs, fire.Output, fire.Shape = pool.Inputs, pool.Output, slices.Clone(shapes[pool.Inputs[0]])
+		pool.Inputs, pool.Output, pool.Shape = []string{pool.Output}, f.Output, slices.Clone(shapes[f.Output])
+		c.Nodes[s[0]], c.Nodes[s[1]] = &fire, &pool
+		notes = append(notes, fmt.Sprintf("under %s input, IF %q fires before max pool %q, on its %v inputs: the current the pool takes changes every step", enc, f.Name, pool.Name, fire.Shape))
+	}
+	return c, notes
 }

@@ -208,6 +208,43 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 	return p, nil
 }
 
+// valueKinds is the kind of every value of net under enc by the rules
+// addNode applies (TestValueKinds holds the two together), for rewriting a
+// network before it is planned.
+func valueKinds(net *Network, enc Encoding) map[string]kind {
+	kinds := map[string]kind{net.Input: kindSparse}
+	if enc == EncodingAnalog {
+		kinds[net.Input] = kindConst
+	}
+	for _, n := range net.Nodes {
+		if n == nil || len(n.Inputs) == 0 {
+			continue // inferShapes refuses it
+		}
+		x := kinds[n.Inputs[0]]
+		out := x
+		switch n.Op {
+		case OpConv, OpDense:
+			if x != kindConst {
+				out = kindDense
+			}
+		case OpIF:
+			out = kindSparse
+		case OpAffine:
+			if x == kindSparse && n.B != nil && slices.ContainsFunc(n.B.Data, func(b float32) bool { return b != 0 }) {
+				out = kindDense
+			}
+		case OpFlatten, OpReshape, OpConcat, OpAdd:
+			for _, in := range n.Inputs[1:] {
+				if kinds[in] != x {
+					out = kindDense
+				}
+			}
+		}
+		kinds[n.Output] = out
+	}
+	return kinds
+}
+
 func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	ins := make([]*valueInfo, len(n.Inputs))
 	for i, name := range n.Inputs {
@@ -275,7 +312,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		})
 	case OpSpikeMaxPool:
 		if x.kind == kindDense {
-			return fmt.Errorf("input %q is a current that changes every step under %s encoding: max pooling takes spikes, or a current that stays the same (the analog input's; convert the model for %s encoding to pool its spikes instead)", inName, p.enc, p.enc)
+			return fmt.Errorf("input %q is a current that changes every step under %s encoding, and the pool's output is not read by one IF node alone (which would then fire before the pool): max pooling takes spikes, or a current that stays the same (the analog input's; convert the model for %s encoding to pool its spikes instead)", inName, p.enc, p.enc)
 		}
 		out.kind = x.kind
 		out.binary = x.binary

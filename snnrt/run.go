@@ -280,7 +280,8 @@ type Program struct {
 
 // Compile prepares net for Program.Run. An empty enc takes the network's
 // default (Meta.Encoding; analog when unset); record names the IF nodes whose
-// per-neuron spike counts every run returns.
+// per-neuron spike counts every run returns. What runs is
+// net.ForEncoding(enc).
 func Compile(net *Network, enc Encoding, record []string) (*Program, error) {
 	if enc == "" {
 		enc = net.Meta.Encoding
@@ -291,7 +292,8 @@ func Compile(net *Network, enc Encoding, record []string) (*Program, error) {
 	if _, err := ParseEncoding(string(enc)); err != nil {
 		return nil, err
 	}
-	p, err := compile(snapshot(net), enc, record)
+	run, _ := snapshot(net).ForEncoding(enc)
+	p, err := compile(run, enc, record)
 	if err != nil {
 		return nil, err
 	}

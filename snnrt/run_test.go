@@ -190,15 +190,6 @@ func TestMatchesReference(t *testing.T) {
 			net := mk(r)
 			t.Run(net.Name+"/"+string(enc), func(t *testing.T) {
 				in := testInputs(r, net.InputShape, 6)
-				if net.Name == "currentpooltest" && enc != EncodingAnalog {
-					// Its first pool reads a current that only analog
-					// input keeps constant.
-					_, err := Run(net, in, RunOptions{T: T, Encoding: enc})
-					if err == nil || !strings.Contains(err.Error(), "changes every step under "+string(enc)) {
-						t.Fatalf("a max pool of a current under %s encoding: %v", enc, err)
-					}
-					return
-				}
 				cps := make([]int, T)
 				for i := range cps {
 					cps[i] = i + 1
@@ -207,8 +198,12 @@ func TestMatchesReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				shapes, _ := inferShapes(net)
-				ref := &refSim{net: net, shapes: shapes}
+				// The reference runs what the runtime runs (currentpooltest's
+				// first IF moves before its pool under rate and poisson;
+				// TestForEncoding checks that move).
+				rnet, _ := net.ForEncoding(enc)
+				shapes, _ := inferShapes(rnet)
+				ref := &refSim{net: rnet, shapes: shapes}
 				var spikes int64
 				for s := range in.Len() {
 					sz := numel(in.Shape)
@@ -699,9 +694,6 @@ func TestPortableKernels(t *testing.T) {
 		}
 		in := testInputs(rand.New(rand.NewPCG(uint64(ni), 10)), net.InputShape, 9)
 		for _, enc := range []Encoding{EncodingAnalog, EncodingPoisson} {
-			if enc != EncodingAnalog && net.Name == "currentpooltest" {
-				continue // refused: see TestMatchesReference
-			}
 			opt := RunOptions{T: 20, Encoding: enc, Seed: 3, Record: net.IFNames()}
 			vec, err := Run(net, in, opt)
 			if err != nil {
@@ -849,5 +841,98 @@ func TestSpikingMaxPools(t *testing.T) {
 		if got := c.net.SpikingMaxPools(EncodingRate); !slices.Equal(got, c.rate) {
 			t.Errorf("%s rate: %v, want %v", c.net.Name, got, c.rate)
 		}
+	}
+}
+
+// TestValueKinds: the kinds ForEncoding works from are the ones the plan
+// gives every value, for every test network and encoding.
+func TestValueKinds(t *testing.T) {
+	// Affine with a bias on the input, and sums of equal and of mixed kinds.
+	kindsTestNet := func(r *rand.Rand) *Network {
+		return &Network{Name: "kindstest", Input: "x", InputShape: []int{2, 4, 4}, Output: "logits", Nodes: []*Node{
+			{Name: "aff", Op: OpAffine, Inputs: []string{"x"}, Output: "a", W: dyadicTensor(r, 0.5, 1.5, 2), B: dyadicTensor(r, -0.25, 0.25, 2)},
+			{Name: "c1", Op: OpConv, Inputs: []string{"a"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 2, 2, 1, 1)},
+			{Name: "add1", Op: OpAdd, Inputs: []string{"c1", "a"}, Output: "s"},
+			ifNode("if1", "s", "k", thresholds(r, 2), ResetSubtract, 0.5),
+			{Name: "add2", Op: OpAdd, Inputs: []string{"k", "s"}, Output: "m"},
+			ifNode("if2", "m", "k2", thresholds(r, 2), ResetSubtract, 0.5),
+			{Name: "fl", Op: OpFlatten, Inputs: []string{"k2"}, Output: "f"},
+			{Name: "d", Op: OpDense, Inputs: []string{"f"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 32)},
+		}}
+	}
+	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet, poolTestNet, inputPoolTestNet, currentPoolTestNet, kindsTestNet}
+	for ni, mk := range nets {
+		for _, enc := range []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson} {
+			net, _ := mk(rand.New(rand.NewPCG(uint64(ni), 4))).ForEncoding(enc)
+			p, err := compile(snapshot(net), enc, nil)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", net.Name, enc, err)
+			}
+			kinds := valueKinds(net, enc)
+			for name, v := range p.vals {
+				if kinds[name] != v.kind {
+					t.Errorf("%s/%s: value %q: valueKinds %d, plan %d", net.Name, enc, name, kinds[name], v.kind)
+				}
+			}
+		}
+	}
+}
+
+// TestForEncoding: under rate and poisson input a max pool of a current
+// trades places with the IF node after it, which then has the pool's input
+// shape; the result runs exactly as the network written that way does.
+// Analog input, or a pool with other readers, changes nothing.
+func TestForEncoding(t *testing.T) {
+	net := currentPoolTestNet(rand.New(rand.NewPCG(5, 5)))
+	if got, notes := net.ForEncoding(EncodingAnalog); got != net || notes != nil {
+		t.Fatalf("analog: the network changed (%v)", notes)
+	}
+	// Written by hand: what convert builds for rate input.
+	want := currentPoolTestNet(rand.New(rand.NewPCG(5, 5)))
+	want.Nodes[1], want.Nodes[2] = ifNode("if1", "c1", "m1", []float32{0.5, 0.25, 1}, ResetSubtract, 0.5),
+		&Node{Name: "mp1", Op: OpSpikeMaxPool, Inputs: []string{"m1"}, Output: "s1", Kernel: []int{3, 3}, Strides: []int{2, 2}, Pads: []int{1, 1, 1, 1}}
+	before := fmt.Sprint(net.Nodes[1], net.Nodes[2])
+	in := testInputs(rand.New(rand.NewPCG(5, 6)), net.InputShape, 7)
+	for _, enc := range []Encoding{EncodingRate, EncodingPoisson} {
+		got, notes := net.ForEncoding(enc)
+		if wantNote := `under ` + string(enc) + ` input, IF "if1" fires before max pool "mp1", on its [3 7 7] inputs`; len(notes) != 1 || !strings.HasPrefix(notes[0], wantNote) {
+			t.Fatalf("%s: notes %q, want one starting %q", enc, notes, wantNote)
+		}
+		var ops []string
+		for _, n := range got.Nodes {
+			ops = append(ops, fmt.Sprintf("%s:%s(%v)->%s%v", n.Name, n.Op, n.Inputs, n.Output, n.Shape))
+		}
+		wantOps := "c1:Conv([x])->c1[] if1:IF([c1])->m1[3 7 7] mp1:SpikeMaxPool([m1])->s1[3 4 4] c2:Conv([s1])->c2[]"
+		if s := strings.Join(ops[:4], " "); s != wantOps {
+			t.Fatalf("%s: nodes %s, want %s", enc, s, wantOps)
+		}
+		if after := fmt.Sprint(net.Nodes[1], net.Nodes[2]); after != before {
+			t.Fatalf("%s: the original network changed", enc)
+		}
+		opt := RunOptions{T: 30, Encoding: enc, Seed: 9, Record: net.IFNames()}
+		a, err := Run(net, in, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Run(want, in, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameResult(a, b); err != nil {
+			t.Fatalf("%s: differs from the network written with the IF first: %v", enc, err)
+		}
+		if n := a.Layers[0].Neurons; n != 3*7*7 {
+			t.Fatalf("%s: IF layer if1 has %d neurons, want the pool's %d inputs", enc, n, 3*7*7)
+		}
+	}
+	// A second reader of the pool's output keeps the pool where it is, and
+	// the runtime refuses it.
+	two := currentPoolTestNet(rand.New(rand.NewPCG(5, 5)))
+	two.Nodes = append(two.Nodes[:3], append([]*Node{ifNode("if1b", "m1", "s1b", []float32{1}, ResetSubtract, 0.5)}, two.Nodes[3:]...)...)
+	if got, _ := two.ForEncoding(EncodingRate); got != two {
+		t.Fatal("a pool read by two nodes moved")
+	}
+	if _, err := Run(two, in, RunOptions{T: 4, Encoding: EncodingRate}); err == nil || !strings.Contains(err.Error(), "changes every step under rate encoding") {
+		t.Fatalf("a pool of a current read by two IF nodes: %v", err)
 	}
 }

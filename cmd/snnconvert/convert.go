@@ -83,7 +83,7 @@ func init() {
 	f.Float64Var(&o.percentile, "percentile", normalize.DefaultPercentile, "percentile for --norm percentile and channel")
 	f.StringVar(&o.reset, "reset", "subtract", "membrane reset after a spike: subtract or zero")
 	f.Float64Var(&o.vinit, "v-init", convert.DefaultVInit, "initial membrane potential as a fraction of the threshold")
-	f.StringVar(&o.encoding, "encoding", "analog", "input encoding the file is made for: analog (a max pool of the first layer's constant current is then taken exactly, and a file with one runs with analog input only), rate or poisson")
+	f.StringVar(&o.encoding, "encoding", "analog", "input encoding the file is made for: analog (a max pool of the first layer's constant current is then taken exactly; under rate or poisson input the runtime fires that layer before the pool instead), rate or poisson")
 	f.StringVar(&o.scaleInto, "scale-into", "thresholds", "put activation scales into thresholds (θ = λ) or weights (θ = 1)")
 	f.StringVar(&o.input, "input", "", "graph input to use when the model has several")
 	f.StringVar(&o.output, "output", "", "value to use as the class scores when the model has several outputs")

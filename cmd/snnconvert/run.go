@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -121,6 +122,11 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 	}
 	if note != "" {
 		fmt.Fprintln(stderr, note)
+	}
+	enc := cmp.Or(opt.Encoding, net.Meta.Encoding, snnrt.EncodingAnalog)
+	_, moved := net.ForEncoding(enc)
+	for _, m := range moved {
+		fmt.Fprintln(stderr, "note: "+m)
 	}
 	set, err := dataset.Load(o.data, pre)
 	if err != nil {

@@ -143,3 +143,37 @@ func TestRunCommand(t *testing.T) {
 		}
 	}
 }
+
+// run under another encoding than the file's: lenet5 converted for analog
+// input max-pools its first layer's current, which rate input does not keep
+// constant, so its first IF layer fires before that pool (with a note) and
+// has the pool's inputs as neurons.
+func TestRunOtherEncoding(t *testing.T) {
+	snn := filepath.Join(t.TempDir(), "lenet5.snn.onnx")
+	co := convertFlags{out: snn, calib: "mnist:train:100", norm: string(normalize.DefaultMethod), percentile: normalize.DefaultPercentile,
+		reset: "subtract", vinit: convert.DefaultVInit, encoding: "analog", scaleInto: "thresholds"}
+	if err := runConvert(&bytes.Buffer{}, endToEndModel(t, "lenet5"), &co); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		enc     string
+		neurons int
+		note    bool
+	}{{"analog", 6 * 14 * 14, false}, {"rate", 6 * 28 * 28, true}} {
+		var out, errw bytes.Buffer
+		if err := runSNN(&out, &errw, snn, &runFlags{data: "mnist:test:64", T: 32, encoding: c.enc, asJSON: true}); err != nil {
+			t.Fatalf("%s: %v", c.enc, err)
+		}
+		var r runReport
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		note := strings.Contains(errw.String(), `note: under rate input, IF "/net/net.1/Relu" fires before max pool "/net/net.2/MaxPool", on its [6 28 28] inputs`)
+		if string(r.Encoding) != c.enc || r.Layers[0].Neurons != c.neurons || note != c.note {
+			t.Errorf("%s: first IF layer %d neurons (want %d), note %v (want %v):\n%s", c.enc, r.Layers[0].Neurons, c.neurons, note, c.note, errw.String())
+		}
+		if last := r.Points[len(r.Points)-1]; last.Accuracy < 0.95 {
+			t.Errorf("%s: accuracy %v at T=32", c.enc, last.Accuracy)
+		}
+	}
+}
