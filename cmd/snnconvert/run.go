@@ -128,13 +128,19 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 	for _, m := range moved {
 		fmt.Fprintln(stderr, "note: "+m)
 	}
+	// Compiled before the data are loaded: a network the runtime refuses
+	// costs no data-set load.
+	prog, err := snnrt.Compile(net, enc, nil)
+	if err != nil {
+		return usageError(fmt.Errorf("%s: %w", path, err))
+	}
 	set, err := dataset.Load(o.data, pre)
 	if err != nil {
 		return usageError(err)
 	}
 	bar := newProgress(set.Len(), "simulating")
 	opt.Progress = func(done, total int) { bar.Set(done) }
-	res, err := snnrt.Run(net, set, opt)
+	res, err := prog.Run(set, opt)
 	bar.Finish()
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", path, err))

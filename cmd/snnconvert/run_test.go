@@ -135,6 +135,8 @@ func TestRunCommand(t *testing.T) {
 		{"no steps", "none.snn.onnx", runFlags{data: "cifar:test", T: 0}, "T = 0"},
 		{"checkpoint past T", snn, runFlags{data: "cifar:test", T: 4, checkpoints: []int{9}}, "checkpoint 9 outside 1..T"},
 		{"negative batch", snn, runFlags{data: "mnist:test:8", T: 4, batch: -3}, "must not be negative"},
+		// A network the runtime refuses is refused before the data are read.
+		{"max pool of a current", poolOfCurrent(t), runFlags{data: "cifar:test", T: 4, encoding: "rate"}, "changes every step under rate encoding"},
 	} {
 		var out bytes.Buffer
 		err := runSNN(&out, &out, c.path, &c.o)
@@ -176,4 +178,18 @@ func TestRunOtherEncoding(t *testing.T) {
 			t.Errorf("%s: accuracy %v at T=32", c.enc, last.Accuracy)
 		}
 	}
+}
+
+// poolOfCurrent writes a network whose output is a max pool of a conv's
+// current: no IF follows it, so under rate input nothing can take its place.
+func poolOfCurrent(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "pool.snn.onnx")
+	net := &snnrt.Network{Name: "pool", Input: "x", InputShape: []int{1, 4, 4}, Output: "p", Nodes: []*snnrt.Node{
+		{Name: "c", Op: snnrt.OpConv, Inputs: []string{"x"}, Output: "c", W: &snnrt.Tensor{Shape: []int{1, 1, 1, 1}, Data: []float32{1}}},
+		{Name: "mp", Op: snnrt.OpSpikeMaxPool, Inputs: []string{"c"}, Output: "p", Kernel: []int{2, 2}, Strides: []int{2, 2}},
+	}}
+	if err := snnrt.Write(path, net); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
