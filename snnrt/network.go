@@ -34,8 +34,9 @@
 //     above a bound) uses a worst-case bound: a sample stops only when no
 //     spikes in the remaining steps could change its prediction, which needs
 //     a fused Dense readout on spikes or pooled spikes (other readouts never
-//     stop early). A stopped sample is frozen: later checkpoints repeat its
-//     readout and prediction at the stopping step.
+//     stop early); ExitStable drops the bound for speed. A stopped sample is
+//     frozen: later checkpoints repeat its readout and prediction at the
+//     stopping step.
 //   - ACs count every weight added by an event-driven kernel (Conv, Dense,
 //     and the additions of SumPool and of a residual Add), MACs every product
 //     of a dense kernel (Conv/Dense on analog input, Affine on currents).
@@ -136,6 +137,32 @@ func ParseEncoding(s string) (Encoding, error) {
 		return Encoding(s), nil
 	}
 	return "", fmt.Errorf("unknown encoding %q (want analog, rate or poisson)", s)
+}
+
+// ExitRule is when early exit (RunOptions.EarlyExit = K) stops a sample whose
+// prediction has not changed for K steps.
+type ExitRule string
+
+const (
+	// ExitExact: also when no spikes in the remaining steps could change the
+	// prediction (its readout margin exceeds a worst-case bound, DESIGN §4),
+	// so a stopped sample predicts what the full run would; a readout that
+	// admits no bound never stops early. The bound assumes every input of
+	// the readout fires at every remaining step, so samples stop late.
+	ExitExact ExitRule = "exact"
+	// ExitStable: on the K unchanged steps alone. Samples stop far earlier;
+	// a stopped prediction may differ from the full run's, so the accuracy
+	// at T can change (run's checkpoints show by how much).
+	ExitStable ExitRule = "stable"
+)
+
+// ParseExitRule validates a user-supplied exit rule.
+func ParseExitRule(s string) (ExitRule, error) {
+	switch ExitRule(s) {
+	case ExitExact, ExitStable:
+		return ExitRule(s), nil
+	}
+	return "", fmt.Errorf("unknown exit rule %q (want exact or stable)", s)
 }
 
 // Tensor is a dense float32 array in row-major order.

@@ -65,11 +65,11 @@ type RunOptions struct {
 	// Workers is the number of goroutines (0: GOMAXPROCS).
 	Workers int
 	// EarlyExit > 0 stops a sample once its prediction has not changed for
-	// that many steps and its readout margin exceeds what the remaining
-	// steps could overturn (DESIGN §4; see simulation.settled), so a stopped
-	// sample's prediction is the one the full run would end with. Networks
-	// whose readout admits no such bound never stop early.
+	// that many steps and, by ExitRule, its readout margin is out of reach.
 	EarlyExit int
+	// ExitRule is what early exit asks beyond the unchanged steps (empty:
+	// ExitExact).
+	ExitRule ExitRule
 	// Record names IF nodes whose per-neuron spike counts are returned in
 	// RunResult.NeuronSpikes (IFNames lists them all).
 	Record []string
@@ -230,6 +230,11 @@ func (opt RunOptions) Check() error {
 	}
 	if opt.EarlyExit < 0 || opt.Batch < 0 || opt.Workers < 0 {
 		return fmt.Errorf("early exit %d, batch %d, workers %d: must not be negative", opt.EarlyExit, opt.Batch, opt.Workers)
+	}
+	if opt.ExitRule != "" {
+		if _, err := ParseExitRule(string(opt.ExitRule)); err != nil {
+			return err
+		}
 	}
 	_, err := checkpointSteps(opt.T, opt.Checkpoints)
 	return err
@@ -396,7 +401,7 @@ func (pr *Program) Run(x Input, opt RunOptions) (*RunResult, error) {
 		batch = 256
 	}
 	batch = min(batch, max(N, 1))
-	sim := &simulation{p: p, r: r, T: opt.T, K: opt.EarlyExit, seed: uint64(opt.Seed), cpAt: make([]int32, opt.T+1)}
+	sim := &simulation{p: p, r: r, T: opt.T, K: opt.EarlyExit, stable: opt.ExitRule == ExitStable, seed: uint64(opt.Seed), cpAt: make([]int32, opt.T+1)}
 	for i := range sim.cpAt {
 		sim.cpAt[i] = -1
 	}
@@ -457,8 +462,10 @@ type simulation struct {
 	p    *plan
 	r    *RunResult
 	T, K int
-	seed uint64
-	cpAt []int32 // step -> checkpoint index, -1 when not a checkpoint
+	// stable: early exit needs the K unchanged steps alone (ExitStable).
+	stable bool
+	seed   uint64
+	cpAt   []int32 // step -> checkpoint index, -1 when not a checkpoint
 }
 
 // sample runs one sample to T (or early exit) and stores its results.
@@ -484,7 +491,7 @@ func (s *simulation) sample(w *worker, x []float32, idx int) {
 			s.store(w.out.v, int(c), idx, pred)
 			nextCP = int(c) + 1
 		}
-		if s.K > 0 && t-last >= s.K && t < s.T && s.settled(w.out.v, pred, s.T-t) {
+		if s.K > 0 && t-last >= s.K && t < s.T && (s.stable || s.settled(w.out.v, pred, s.T-t)) {
 			used = t
 			break
 		}

@@ -547,6 +547,36 @@ func TestEarlyExit(t *testing.T) {
 	if res.MeanSteps != T {
 		t.Fatalf("%s has an unfused readout (no bound) but stopped early: mean steps %v", m.Name, res.MeanSteps)
 	}
+
+	// ExitStable: every sample stops at its first chance, K steps after its
+	// prediction last changed, with or without a bound.
+	st, err := Run(net, in, RunOptions{T: T, EarlyExit: K, ExitRule: ExitStable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.MeanSteps >= ee.MeanSteps {
+		t.Fatalf("mean steps: stable %v, exact %v; want fewer", st.MeanSteps, ee.MeanSteps)
+	}
+	for s := range in.Len() {
+		if u, want := st.StepsUsed[s], min(st.FinalStep[s]+K, T); u != want {
+			t.Fatalf("stable: sample %d stopped at %d, prediction final since %d: want %d", s, u, st.FinalStep[s], want)
+		}
+		for c, step := range st.Checkpoints {
+			if step <= st.StepsUsed[s] && st.Predictions[c][s] != full.Predictions[c][s] {
+				t.Fatalf("stable: sample %d step %d: predicts %d, full run %d", s, step, st.Predictions[c][s], full.Predictions[c][s])
+			}
+		}
+	}
+	res, err = Run(m, mi, RunOptions{T: T, EarlyExit: 1, ExitRule: ExitStable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.MeanSteps >= T {
+		t.Fatalf("%s (no bound) under the stable rule did not stop early: mean steps %v", m.Name, res.MeanSteps)
+	}
+	if _, err := Run(net, in, RunOptions{T: T, EarlyExit: K, ExitRule: "eager"}); err == nil || !strings.Contains(err.Error(), `unknown exit rule "eager"`) {
+		t.Fatalf("exit rule eager: %v", err)
+	}
 }
 
 func TestRunErrors(t *testing.T) {

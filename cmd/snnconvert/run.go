@@ -25,6 +25,7 @@ type runFlags struct {
 	batch       int
 	workers     int
 	earlyExit   int
+	exitRule    string
 	checkpoints []int
 	asJSON      bool
 }
@@ -52,7 +53,8 @@ func init() {
 	f.Int64Var(&o.seed, "seed", 0, "seed of the poisson encoder")
 	f.IntVar(&o.batch, "batch", 0, "samples fetched per batch (0: 256; results do not depend on it)")
 	f.IntVar(&o.workers, "workers", 0, "simulation goroutines (0: one per core)")
-	f.IntVar(&o.earlyExit, "early-exit", 0, "stop a sample once its prediction has not changed for K steps and its readout margin exceeds what the remaining steps could overturn (0: off)")
+	f.IntVar(&o.earlyExit, "early-exit", 0, "stop a sample once its prediction has not changed for K steps and --exit-rule holds (0: off)")
+	f.StringVar(&o.exitRule, "exit-rule", "exact", "what early exit asks beyond K unchanged steps: exact (its readout margin exceeds what the remaining steps could overturn, so the prediction is the full run's) or stable (nothing more: far fewer steps, and the prediction may differ)")
 	f.IntSliceVar(&o.checkpoints, "checkpoints", nil, "extra steps at which to report accuracy")
 	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	runCmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -82,6 +84,7 @@ type runReport struct {
 	EventsPerSec float64               `json:"synaptic_events_per_sec"`
 	MeanSteps    float64               `json:"mean_steps"`
 	EarlyExit    int                   `json:"early_exit,omitempty"`
+	ExitRule     snnrt.ExitRule        `json:"exit_rule,omitempty"`
 	MeanFinal    float64               `json:"mean_final_step"`
 	FinalBy      finalBy               `json:"final_by"`
 	Preprocess   dataset.Preprocessing `json:"preprocessing"`
@@ -103,7 +106,8 @@ type runPoint struct {
 }
 
 func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
-	opt := snnrt.RunOptions{T: o.T, Checkpoints: o.checkpoints, Seed: o.seed, Batch: o.batch, Workers: o.workers, EarlyExit: o.earlyExit}
+	opt := snnrt.RunOptions{T: o.T, Checkpoints: o.checkpoints, Seed: o.seed, Batch: o.batch, Workers: o.workers, EarlyExit: o.earlyExit,
+		ExitRule: snnrt.ExitRule(o.exitRule)}
 	if err := opt.Check(); err != nil {
 		return usageError(err)
 	}
@@ -155,6 +159,9 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 		ANNMACs:  res.ANNMACsPerImage(), ANNEnergyUJ: snnrt.EnergyEstimate(0, res.ANNMACsPerImage()) * 1e6,
 		EnergyNote: snnrt.EnergyNote, ImagesPerSec: res.ImagesPerSec, EventsPerSec: res.EventsPerSec(),
 		MeanSteps: res.MeanSteps, EarlyExit: o.earlyExit, Preprocess: pre}
+	if o.earlyExit > 0 {
+		rep.ExitRule = cmp.Or(opt.ExitRule, snnrt.ExitExact)
+	}
 	var fin int
 	for _, f := range res.FinalStep {
 		fin += f
@@ -228,7 +235,7 @@ func printRun(w io.Writer, r *runReport) {
 		r.EnergyUJ, r.T, r.ANNEnergyUJ, r.EnergyNote)
 	fmt.Fprintf(w, "speed: %s images/s, %s synaptic events/s", digits3(r.ImagesPerSec), human(r.EventsPerSec))
 	if r.EarlyExit > 0 {
-		fmt.Fprintf(w, ", early exit after %d unchanged steps: %.1f steps per image on average", r.EarlyExit, r.MeanSteps)
+		fmt.Fprintf(w, ", early exit (%s) after %d unchanged steps: %.1f steps per image on average", r.ExitRule, r.EarlyExit, r.MeanSteps)
 	}
 	f := r.FinalBy
 	fmt.Fprintf(w, "\npredictions final from step %.1f on average; half by step %d, 90%% by %d, 99%% by %d, all by %d\n",

@@ -118,8 +118,19 @@ func TestRunCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &e); err != nil {
 		t.Fatal(err)
 	}
-	if e.EarlyExit != 4 || e.MeanSteps <= 0 || e.MeanSteps >= 64 {
-		t.Errorf("early exit 4 at T=64: %v steps per image on average", e.MeanSteps)
+	if e.EarlyExit != 4 || e.ExitRule != snnrt.ExitExact || e.MeanSteps <= 0 || e.MeanSteps >= 64 {
+		t.Errorf("early exit 4 (%s) at T=64: %v steps per image on average", e.ExitRule, e.MeanSteps)
+	}
+	table, err = run(runFlags{data: "mnist:test:64", T: 64, earlyExit: 4, exitRule: "stable"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stable = "early exit (stable) after 4 unchanged steps: "
+	var steps float64
+	if i := strings.Index(table, stable); i < 0 {
+		t.Errorf("table lacks %q:\n%s", stable, table)
+	} else if _, err := fmt.Sscanf(table[i+len(stable):], "%g", &steps); err != nil || steps < 4 || steps >= e.MeanSteps {
+		t.Errorf("stable early exit: %v steps per image (exact: %v), %v", steps, e.MeanSteps, err)
 	}
 
 	for _, c := range []struct {
@@ -135,6 +146,7 @@ func TestRunCommand(t *testing.T) {
 		{"no steps", "none.snn.onnx", runFlags{data: "cifar:test", T: 0}, "T = 0"},
 		{"checkpoint past T", snn, runFlags{data: "cifar:test", T: 4, checkpoints: []int{9}}, "checkpoint 9 outside 1..T"},
 		{"negative batch", snn, runFlags{data: "mnist:test:8", T: 4, batch: -3}, "must not be negative"},
+		{"unknown exit rule", snn, runFlags{data: "cifar:test", T: 4, earlyExit: 2, exitRule: "eager"}, `unknown exit rule "eager"`},
 		// A network the runtime refuses is refused before the data are read.
 		{"max pool of a current", poolOfCurrent(t), runFlags{data: "cifar:test", T: 4, encoding: "rate"}, "changes every step under rate encoding"},
 	} {
