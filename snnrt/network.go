@@ -236,15 +236,13 @@ type Network struct {
 // §2's rule, an approximation of the ANN's max; the others pool a current
 // that is the same every step (analog input, before any IF), exactly.
 func (net *Network) SpikingMaxPools(enc Encoding) []string {
-	steady := map[string]bool{net.Input: enc == EncodingAnalog || enc == ""}
+	if enc == "" {
+		enc = EncodingAnalog
+	}
+	kinds := valueKinds(net, enc)
 	var names []string
 	for _, n := range net.Nodes {
-		st := n.Op != OpIF
-		for _, in := range n.Inputs {
-			st = st && steady[in]
-		}
-		steady[n.Output] = st
-		if n.Op == OpSpikeMaxPool && len(n.Inputs) > 0 && !steady[n.Inputs[0]] {
+		if n.Op == OpSpikeMaxPool && len(n.Inputs) > 0 && kinds[n.Inputs[0]] != kindConst {
 			names = append(names, n.Name)
 		}
 	}

@@ -88,6 +88,7 @@ type plan struct {
 	net      *Network
 	enc      Encoding
 	shapes   map[string][]int
+	kinds    map[string]kind // valueKinds
 	vals     map[string]*valueInfo
 	inPerm   []int32
 	inN      int
@@ -171,17 +172,14 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{net: net, enc: enc, shapes: shapes, vals: map[string]*valueInfo{}, outSlot: -1, record: map[string]bool{}}
+	p := &plan{net: net, enc: enc, shapes: shapes, kinds: valueKinds(net, enc), vals: map[string]*valueInfo{}, outSlot: -1, record: map[string]bool{}}
 	consumers := map[string][]*Node{}
 	for _, n := range net.Nodes {
 		for _, in := range n.Inputs {
 			consumers[in] = append(consumers[in], n)
 		}
 	}
-	in := &valueInfo{shape: net.InputShape, n: numel(net.InputShape), kind: kindConst, slot: -1, peak: math.Inf(1), signed: true}
-	if enc != EncodingAnalog {
-		in.kind = kindSparse
-	}
+	in := &valueInfo{shape: net.InputShape, n: numel(net.InputShape), kind: p.kinds[net.Input], slot: -1, peak: math.Inf(1), signed: true}
 	p.vals[net.Input] = in
 	p.inPerm = toInternal(net.InputShape)
 	p.inN = in.n
@@ -208,9 +206,8 @@ func compile(net *Network, enc Encoding, record []string) (*plan, error) {
 	return p, nil
 }
 
-// valueKinds is the kind of every value of net under enc by the rules
-// addNode applies (TestValueKinds holds the two together), for rewriting a
-// network before it is planned.
+// valueKinds is the kind of every value of net under enc: the plan's (each
+// value's valueInfo.kind), and what ForEncoding and SpikingMaxPools read.
 func valueKinds(net *Network, enc Encoding) map[string]kind {
 	kinds := map[string]kind{net.Input: kindSparse}
 	if enc == EncodingAnalog {
@@ -254,7 +251,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		}
 	}
 	shape := p.shapes[n.Output]
-	out := &valueInfo{shape: shape, n: numel(shape), slot: -1, peak: math.Inf(1), signed: true}
+	out := &valueInfo{shape: shape, n: numel(shape), kind: p.kinds[n.Output], slot: -1, peak: math.Inf(1), signed: true}
 	p.vals[n.Output] = out
 	x := ins[0]
 	inName := n.Inputs[0]
@@ -270,15 +267,16 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		if n.B != nil {
 			bias = expandPerChannel(n.B.Data, shape)
 		}
-		out.kind = kindDense
-		if x.kind == kindConst {
-			out.kind = kindConst
-		} else if cs := consumers[n.Output]; n.Output != p.net.Output && len(cs) == 1 && cs[0].Op == OpIF {
+		// A constant is computed once per sample into its own buffer; a
+		// current read by one IF node, or the readout's, goes straight into
+		// the membrane.
+		cs := consumers[n.Output]
+		fuse := out.kind != kindConst && (n.Output != p.net.Output && len(cs) == 1 && cs[0].Op == OpIF || n.Output == p.net.Output && len(cs) == 0)
+		if fuse {
 			out.slot = p.newSlot(out.n)
 			out.fusedBias = bias
-		} else if n.Output == p.net.Output && len(cs) == 0 {
-			out.slot = p.newSlot(out.n)
-			out.fusedBias = bias
+		}
+		if fuse && n.Output == p.net.Output {
 			p.outSlot = out.slot
 		}
 		inKind, inBin := x.kind, x.binary
@@ -299,7 +297,6 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			return s
 		})
 	case OpSumPool:
-		out.kind = x.kind
 		g := newPoolGeom(n, x.shape, shape)
 		widest := 0
 		for _, w := range g.win {
@@ -314,7 +311,6 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		if x.kind == kindDense {
 			return fmt.Errorf("input %q is a current that changes every step under %s encoding, and the pool's output is not read by one IF node alone (which would then fire before the pool): max pooling takes spikes, or a current that stays the same (the analog input's; convert the model for %s encoding to pool its spikes instead)", inName, p.enc, p.enc)
 		}
-		out.kind = x.kind
 		out.binary = x.binary
 		out.peak, out.signed = x.peak, x.signed
 		g := newPoolGeom(n, x.shape, shape)
@@ -325,7 +321,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		})
 	case OpFlatten, OpReshape, OpConcat:
 		maps := make([][]int32, len(ins))
-		out.kind, out.binary = x.kind, true
+		out.binary = true
 		out.peak, out.signed = 0, false
 		for i, v := range ins {
 			out.peak, out.signed = max(out.peak, v.peak), out.signed || v.signed
@@ -333,9 +329,6 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 				maps[i] = concatMap(inShapes(ins), i, n.Axis, shape)
 			} else {
 				maps[i] = remap(v.shape, shape)
-			}
-			if v.kind != x.kind {
-				out.kind = kindDense
 			}
 			out.binary = out.binary && v.binary
 		}
@@ -365,12 +358,6 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			return r
 		})
 	case OpAdd:
-		out.kind = x.kind
-		for _, v := range ins {
-			if v.kind != x.kind {
-				out.kind = kindDense
-			}
-		}
 		scales := n.Scales
 		if scales == nil {
 			scales = make([]float32, len(ins))
@@ -403,10 +390,6 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 				}
 			}
 		}
-		out.kind = x.kind
-		if x.kind == kindSparse && bias != nil {
-			out.kind = kindDense
-		}
 		out.peak, out.signed = 0, x.signed
 		for _, v := range n.W.Data {
 			out.peak = max(out.peak, math.Abs(float64(v))*x.peak)
@@ -417,7 +400,7 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			return &affineOp{scale: scale, bias: bias, in: w.buf(inName), out: w.buf(n.Output), kind: kd}
 		})
 	case OpIF:
-		out.kind, out.binary = kindSparse, true
+		out.binary = true
 		out.peak, out.signed = 1, false
 		th := expandPerChannel(n.Threshold, shape)
 		v0 := make([]float32, len(th))

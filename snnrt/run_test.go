@@ -874,36 +874,42 @@ func TestSpikingMaxPools(t *testing.T) {
 	}
 }
 
-// TestValueKinds: the kinds ForEncoding works from are the ones the plan
-// gives every value, for every test network and encoding.
+// TestValueKinds: what each value is under each encoding — constant (C),
+// events (S) or a current that changes every step (D) — on an Affine with a
+// bias on the input, sums of equal and of mixed kinds, Affines with and
+// without a bias on spikes, and a pool of the first conv's current.
 func TestValueKinds(t *testing.T) {
-	// Affine with a bias on the input, and sums of equal and of mixed kinds.
-	kindsTestNet := func(r *rand.Rand) *Network {
-		return &Network{Name: "kindstest", Input: "x", InputShape: []int{2, 4, 4}, Output: "logits", Nodes: []*Node{
-			{Name: "aff", Op: OpAffine, Inputs: []string{"x"}, Output: "a", W: dyadicTensor(r, 0.5, 1.5, 2), B: dyadicTensor(r, -0.25, 0.25, 2)},
-			{Name: "c1", Op: OpConv, Inputs: []string{"a"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 2, 2, 1, 1)},
-			{Name: "add1", Op: OpAdd, Inputs: []string{"c1", "a"}, Output: "s"},
-			ifNode("if1", "s", "k", thresholds(r, 2), ResetSubtract, 0.5),
-			{Name: "add2", Op: OpAdd, Inputs: []string{"k", "s"}, Output: "m"},
-			ifNode("if2", "m", "k2", thresholds(r, 2), ResetSubtract, 0.5),
-			{Name: "fl", Op: OpFlatten, Inputs: []string{"k2"}, Output: "f"},
-			{Name: "d", Op: OpDense, Inputs: []string{"f"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 32)},
-		}}
-	}
-	nets := []func(*rand.Rand) *Network{convTestNet, mergeTestNet, mlpTestNet, datalessTestNet, poolTestNet, inputPoolTestNet, currentPoolTestNet, kindsTestNet}
-	for ni, mk := range nets {
-		for _, enc := range []Encoding{EncodingAnalog, EncodingRate, EncodingPoisson} {
-			net, _ := mk(rand.New(rand.NewPCG(uint64(ni), 4))).ForEncoding(enc)
-			p, err := compile(snapshot(net), enc, nil)
-			if err != nil {
-				t.Fatalf("%s/%s: %v", net.Name, enc, err)
-			}
-			kinds := valueKinds(net, enc)
-			for name, v := range p.vals {
-				if kinds[name] != v.kind {
-					t.Errorf("%s/%s: value %q: valueKinds %d, plan %d", net.Name, enc, name, kinds[name], v.kind)
-				}
-			}
+	r := rand.New(rand.NewPCG(4, 4))
+	kindsTestNet := &Network{Name: "kindstest", Input: "x", InputShape: []int{2, 4, 4}, Output: "logits", Nodes: []*Node{
+		{Name: "aff", Op: OpAffine, Inputs: []string{"x"}, Output: "a", W: dyadicTensor(r, 0.5, 1.5, 2), B: dyadicTensor(r, -0.25, 0.25, 2)},
+		{Name: "c1", Op: OpConv, Inputs: []string{"a"}, Output: "c1", W: dyadicTensor(r, -0.5, 0.75, 2, 2, 1, 1)},
+		{Name: "add1", Op: OpAdd, Inputs: []string{"c1", "a"}, Output: "s"},
+		ifNode("if1", "s", "k", thresholds(r, 2), ResetSubtract, 0.5),
+		{Name: "add2", Op: OpAdd, Inputs: []string{"k", "s"}, Output: "m"},
+		ifNode("if2", "m", "k2", thresholds(r, 2), ResetSubtract, 0.5),
+		{Name: "fl", Op: OpFlatten, Inputs: []string{"k2"}, Output: "f"},
+		{Name: "d", Op: OpDense, Inputs: []string{"f"}, Output: "logits", W: dyadicTensor(r, -1, 1, 10, 32)},
+	}}
+	letter := map[kind]string{kindConst: "C", kindSparse: "S", kindDense: "D"}
+	for _, c := range []struct {
+		net  *Network
+		enc  Encoding
+		want string
+	}{
+		{kindsTestNet, EncodingAnalog, "x:C a:C c1:C s:C k:S m:D k2:S f:S logits:D"},
+		{kindsTestNet, EncodingRate, "x:S a:D c1:D s:D k:S m:D k2:S f:S logits:D"},
+		{mergeTestNet(r), EncodingAnalog, "c1:C a:S c2:D sum:D ab:S ab2:S ab3:D cd:S"},
+		{currentPoolTestNet(r), EncodingAnalog, "x:C c1:C m1:C s1:S"},
+		{currentPoolTestNet(r), EncodingPoisson, "x:S c1:D m1:D s1:S"},
+	} {
+		kinds := valueKinds(c.net, c.enc)
+		var got []string
+		for _, f := range strings.Fields(c.want) {
+			name := f[:strings.Index(f, ":")]
+			got = append(got, name+":"+letter[kinds[name]])
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("%s/%s: %s, want %s", c.net.Name, c.enc, g, c.want)
 		}
 	}
 }
