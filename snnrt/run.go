@@ -280,6 +280,7 @@ func Run(net *Network, x Input, opt RunOptions) (*RunResult, error) {
 // needs, so changing the network afterwards does not change the program.
 type Program struct {
 	p       *plan
+	notes   []string  // ForEncoding's
 	workers sync.Pool // idle *worker
 }
 
@@ -297,12 +298,12 @@ func Compile(net *Network, enc Encoding, record []string) (*Program, error) {
 	if _, err := ParseEncoding(string(enc)); err != nil {
 		return nil, err
 	}
-	run, _ := snapshot(net).ForEncoding(enc)
+	run, notes := snapshot(net).ForEncoding(enc)
 	p, err := compile(run, enc, record)
 	if err != nil {
 		return nil, err
 	}
-	return &Program{p: p}, nil
+	return &Program{p: p, notes: notes}, nil
 }
 
 // snapshot copies the network's structure (nodes, names, shapes, scales);
@@ -346,6 +347,10 @@ func sameSet(names []string, set map[string]bool) bool {
 func (p *plan) recordList() []string {
 	return slices.Sorted(maps.Keys(p.record))
 }
+
+// Notes say how the network was changed to run under the program's encoding
+// (see Network.ForEncoding); nil when it runs as it is.
+func (pr *Program) Notes() []string { return pr.notes }
 
 // Encoding is the input encoding the program was compiled for.
 func (pr *Program) Encoding() Encoding { return pr.p.enc }

@@ -127,16 +127,14 @@ func runSNN(stdout, stderr io.Writer, path string, o *runFlags) error {
 	if note != "" {
 		fmt.Fprintln(stderr, note)
 	}
-	enc := cmp.Or(opt.Encoding, net.Meta.Encoding, snnrt.EncodingAnalog)
-	_, moved := net.ForEncoding(enc)
-	for _, m := range moved {
-		fmt.Fprintln(stderr, "note: "+m)
-	}
 	// Compiled before the data are loaded: a network the runtime refuses
 	// costs no data-set load.
-	prog, err := snnrt.Compile(net, enc, nil)
+	prog, err := snnrt.Compile(net, opt.Encoding, nil)
 	if err != nil {
 		return usageError(fmt.Errorf("%s: %w", path, err))
+	}
+	for _, m := range prog.Notes() {
+		fmt.Fprintln(stderr, "note: "+m)
 	}
 	set, err := dataset.Load(o.data, pre)
 	if err != nil {
