@@ -109,23 +109,7 @@ func TestEvaluateSNNFileMatchesOnTheFly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := importer.ImportFile(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre, _ := dataset.PreprocessingFor(model)
-	calib, err := dataset.Load("mnist:train:300", pre)
-	if err != nil {
-		t.Fatal(err)
-	}
-	net, _, err := convert.Convert(g, convertOptions(direct.Settings, calib, model, "", 64))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "mlp.snn.onnx")
-	if err := snnrt.Write(file, net); err != nil {
-		t.Fatal(err)
-	}
+	file := convertedFile(t, model, direct.Settings, 64)
 	fromFile, err := Evaluate(ctx, Options{Model: file, Source: model, Data: base.Data, Ts: base.Ts})
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +141,30 @@ func TestEvaluateSNNFileMatchesOnTheFly(t *testing.T) {
 	}
 }
 
+// convertedFile converts model with settings s (calibration included) and
+// writes the result to a *.snn.onnx file.
+func convertedFile(t *testing.T, model string, s Settings, maxT int) string {
+	t.Helper()
+	g, err := importer.ImportFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := dataset.PreprocessingFor(model)
+	calib, err := dataset.Load(s.Calib, pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, _, err := convert.Convert(g, convertOptions(s, calib, model, "", maxT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(model), ".onnx")+".snn.onnx")
+	if err := snnrt.Write(file, net); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // A file converted for analog input whose first max pool takes the
 // conv's current, evaluated under rate input: its first IF layer fires
 // before that pool (the runtime's move, noted), has the pool's inputs as
@@ -166,24 +174,7 @@ func TestEvaluateSNNFileMatchesOnTheFly(t *testing.T) {
 func TestEvaluateSNNFileOtherEncoding(t *testing.T) {
 	model := bundled(t, "lenet5")
 	ctx := context.Background()
-	g, err := importer.ImportFile(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre, _ := dataset.PreprocessingFor(model)
-	calib, err := dataset.Load("mnist:train:200", pre)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Settings{Calib: "mnist:train:200", Encoding: "analog"}.withDefaults("mnist:test:100")
-	net, _, err := convert.Convert(g, convertOptions(s, calib, model, "", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "lenet5.snn.onnx")
-	if err := snnrt.Write(file, net); err != nil {
-		t.Fatal(err)
-	}
+	file := convertedFile(t, model, Settings{Calib: "mnist:train:200", Encoding: "analog"}.withDefaults("mnist:test:100"), 32)
 	r, err := Evaluate(ctx, Options{Model: file, Source: model, Data: "mnist:test:100", Ts: []int{32}, Settings: Settings{Encoding: "rate"}})
 	if err != nil {
 		t.Fatal(err)
