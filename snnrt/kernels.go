@@ -483,33 +483,48 @@ func gather(act []int32, j int, lo, hi, base, stride int32, data []float32, offs
 
 // scatterRuns is scatter for one group: the runs of events at one pixel are
 // listed (row pairs by their place in pixRows) and added by one kernel call
-// per runsPerCall runs, in order, rather than one call per run.
+// per runsPerCall runs, in order, rather than one call per run. Every event
+// gets its own entry of offs (and vals), so a run's entries are the events'
+// own places in act.
 func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc *scratch) int64 {
 	stride := int32(k.kh * k.kw * k.og)
-	offs := sc.offs[:cap(sc.offs)]
+	offs := sc.offs[:len(act)]
 	var vals []float32
 	if data != nil {
-		vals = sc.vals[:cap(sc.vals)]
-	}
-	runs := sc.runs[:0]
-	var adds int64
-	m := 0
-	for j := 0; j < len(act); {
-		p := k.cdiv.div(int(act[j]))
-		lo := int32(p * k.c)
-		hi := lo + int32(k.c)
-		m0 := m
-		j, m = gather(act, j, lo, hi, lo, stride, data, offs, vals, m)
-		pr := &k.pix[p]
-		runs = append(runs, pr.n, pr.r0, pr.r1, int32(m0), int32(m))
-		adds += int64(m-m0) * int64(pr.adds)
-		if len(runs) == cap(runs) {
-			addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
-			runs = runs[:0]
+		vals = sc.vals[:len(act)]
+		for j, a := range act {
+			vals[j] = data[a]
 		}
 	}
-	if len(runs) > 0 {
-		addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
+	runs := sc.runs[:cap(sc.runs)]
+	c := int32(k.c)
+	var adds int64
+	r := 0
+	for j := 0; j < len(act); {
+		j0 := j
+		p := k.cdiv.div(int(act[j]))
+		lo := int32(p) * c
+		// act need not ascend (a max pool lists its spikes in the order
+		// its windows fire): a run ends at the first event off the pixel,
+		// one whose channel act[j]-lo is outside [0, c).
+		for ; j < len(act); j++ {
+			ch := act[j] - lo
+			if uint32(ch) >= uint32(c) {
+				break
+			}
+			offs[j] = ch * stride
+		}
+		pr := k.pix[p]
+		run := runs[r : r+5 : r+5]
+		run[0], run[1], run[2], run[3], run[4] = pr.n, pr.r0, pr.r1, int32(j0), int32(j)
+		adds += int64(j-j0) * int64(pr.adds)
+		if r += 5; r == len(runs) {
+			addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
+			r = 0
+		}
+	}
+	if r > 0 {
+		addRuns(dst, k.wp, k.pixRows, offs, vals, runs[:r])
 	}
 	return adds
 }
