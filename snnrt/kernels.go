@@ -504,10 +504,10 @@ func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc 
 		j0 := j
 		p := k.cdiv.div(int(act[j]))
 		lo := int32(p) * c
-		// act need not ascend (rate and poisson list an image's events in
-		// its logical order, channel after channel, not in the channel-last
-		// one): a run ends at the first event off the pixel, one whose
-		// channel act[j]-lo is outside [0, c).
+		// act need not ascend (a Concat or a layout change lists events in
+		// its inputs' order, which the channel-last layout interleaves): a
+		// run ends at the first event off the pixel, one whose channel
+		// act[j]-lo is outside [0, c).
 		for ; j < len(act); j++ {
 			ch := act[j] - lo
 			if uint32(ch) >= uint32(c) {
