@@ -28,6 +28,16 @@ GLOBL tailMask<>(SB), RODATA|NOPTR, $64
 	LEAQ tailMask<>(SB), DX; \
 	VMOVDQU (DX)(AX*4), Y15
 
+// ROWPTRS points DI at dst[rows[2r]:] and SI at w[rows[2r+1]:] for the row
+// pair at R12, in the run kernels (both take dst and w first); it uses AX.
+#define ROWPTRS \
+	MOVQ dst_base+0(FP), DI; \
+	MOVLQSX (R12), AX; \
+	LEAQ (DI)(AX*4), DI; \
+	MOVQ w_base+24(FP), SI; \
+	MOVLQSX 4(R12), AX; \
+	LEAQ (SI)(AX*4), SI
+
 // func addToAVX2(dst, src []float32)
 // dst[i] += src[i] for i < len(src); len(dst) >= len(src) is checked by the caller.
 TEXT ·addToAVX2(SB), NOSPLIT, $0-48
@@ -345,12 +355,7 @@ mrun:
 mrow:
 	TESTQ R13, R13
 	JE   mrundone
-	MOVQ dst_base+0(FP), DI
-	MOVLQSX (R12), AX
-	LEAQ (DI)(AX*4), DI
-	MOVQ w_base+24(FP), SI
-	MOVLQSX 4(R12), AX
-	LEAQ (SI)(AX*4), SI
+	ROWPTRS
 	MOVQ R14, CX
 mrblk64:
 	CMPQ CX, $64
@@ -468,12 +473,7 @@ m1:
 m1row:
 	TESTQ R13, R13
 	JE   mrundone
-	MOVQ dst_base+0(FP), DI
-	MOVLQSX (R12), AX
-	LEAQ (DI)(AX*4), DI
-	MOVQ w_base+24(FP), SI
-	MOVLQSX 4(R12), AX
-	LEAQ (SI)(AX*4), SI
+	ROWPTRS
 	ADDQ BX, SI
 	MOVQ R14, CX
 m1blk32:
@@ -553,12 +553,7 @@ nrun:
 nrow:
 	TESTQ R13, R13
 	JE   nrundone
-	MOVQ dst_base+0(FP), DI
-	MOVLQSX (R12), AX
-	LEAQ (DI)(AX*4), DI
-	MOVQ w_base+24(FP), SI
-	MOVLQSX 4(R12), AX
-	LEAQ (SI)(AX*4), SI
+	ROWPTRS
 	MOVQ R14, CX
 nsblk32:
 	CMPQ CX, $32
@@ -643,12 +638,7 @@ n1:
 n1row:
 	TESTQ R13, R13
 	JE   nrundone
-	MOVQ dst_base+0(FP), DI
-	MOVLQSX (R12), AX
-	LEAQ (DI)(AX*4), DI
-	MOVQ w_base+24(FP), SI
-	MOVLQSX 4(R12), AX
-	LEAQ (SI)(AX*4), SI
+	ROWPTRS
 	ADDQ BX, SI
 	MOVQ R14, CX
 n1blk32:

@@ -17,7 +17,6 @@ type encoder struct {
 	// 3-channel CIFAR-10 model than one run per channel.
 	from []int32
 	buf  *vbuf
-	x    []float32 // logical order staging
 	nz   []int32   // internal indices of non-zero pixels
 	p    []float32 // per non-zero pixel: rate |x|/max|x|
 	val  []float32 // per non-zero pixel: the event value
@@ -28,7 +27,6 @@ type encoder struct {
 func newEncoder(mode Encoding, n int, perm []int32, buf *vbuf) *encoder {
 	e := &encoder{mode: mode, perm: perm, buf: buf}
 	if mode != EncodingAnalog {
-		e.x = make([]float32, n)
 		e.nz = make([]int32, 0, n)
 		e.p = make([]float32, 0, n)
 		e.val = make([]float32, 0, n)
