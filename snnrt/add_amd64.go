@@ -20,6 +20,9 @@ func addRunsAVX2(dst, w []float32, rows, offs, runs []int32)
 func addRunsScaledAVX2(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 
 //go:noescape
+func findRunsAMD64(act []int32, j int, offs, runs []int32, pix []pixRun, m uint64, c, stride int32) (next, filled int, adds int64)
+
+//go:noescape
 func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 
 //go:noescape
@@ -121,6 +124,17 @@ func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 	default:
 		addRunsScaledAVX2(dst, w, rows, offs, vals, runs)
 	}
+}
+
+// findRuns is k.findRunsGo, in assembly where the pixel of an event is a
+// multiply and a shift (k.cdiv.m set: every layer under 2^21 elements). The
+// assembly is plain amd64; it goes with the vector kernels (useAVX2) so that
+// the tests that turn those off run the Go loop too.
+func findRuns(k *convKernel, act []int32, j int, offs, runs []int32) (int, int, int64) {
+	if !useAVX2 || k.cdiv.m == 0 {
+		return k.findRunsGo(act, j, offs, runs)
+	}
+	return findRunsAMD64(act, j, offs[:len(act)], runs, k.pix, k.cdiv.m, int32(k.c), int32(k.kh*k.kw*k.og))
 }
 
 // ifStep updates a prefix of v (see ifFireAVX2), marks each spike in data

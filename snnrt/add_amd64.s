@@ -940,3 +940,67 @@ wnext:
 wdone:
 	VZEROUPPER
 	RET
+
+// func findRunsAMD64(act []int32, j int, offs, runs []int32, pix []pixRun, m uint64, c, stride int32) (next, filled int, adds int64)
+// convKernel.findRunsGo with the pixel of event a found as a*m>>42; offs is
+// as long as act, every event's pixel is in pix.
+TEXT ·findRunsAMD64(SB), NOSPLIT, $0-144
+	MOVQ act_base+0(FP), SI
+	MOVQ act_len+8(FP), CX
+	MOVQ j+24(FP), BX
+	MOVQ offs_base+32(FP), DI
+	MOVQ runs_base+56(FP), R8
+	MOVQ pix_base+80(FP), R11
+	MOVLQZX c+112(FP), R13
+	MOVLQSX stride+116(FP), R14
+	XORQ R10, R10
+	XORQ R15, R15
+frun:
+	CMPQ BX, CX
+	JGE  fdone
+	LEAQ 5(R10), AX
+	CMPQ AX, runs_len+64(FP)
+	JGT  fdone
+	MOVQ BX, R12
+	MOVL (SI)(BX*4), AX
+	MOVQ AX, DX
+	IMULQ m+104(FP), DX
+	SHRQ $42, DX
+	MOVQ DX, R9
+	SHLQ $4, R9
+	ADDQ R11, R9
+	IMULQ R13, DX
+	SUBL DX, AX
+	IMULL R14, AX
+	MOVL AX, (DI)(BX*4)
+	INCQ BX
+fev:
+	CMPQ BX, CX
+	JGE  fend
+	MOVL (SI)(BX*4), AX
+	SUBL DX, AX
+	CMPL AX, R13
+	JCC  fend
+	IMULL R14, AX
+	MOVL AX, (DI)(BX*4)
+	INCQ BX
+	JMP  fev
+fend:
+	MOVQ (R9), AX
+	MOVQ AX, (R8)(R10*4)
+	MOVL 8(R9), AX
+	MOVL AX, 8(R8)(R10*4)
+	MOVL R12, 12(R8)(R10*4)
+	MOVL BX, 16(R8)(R10*4)
+	MOVQ BX, AX
+	SUBQ R12, AX
+	MOVLQSX 12(R9), DX
+	IMULQ DX, AX
+	ADDQ AX, R15
+	ADDQ $5, R10
+	JMP  frun
+fdone:
+	MOVQ BX, next+120(FP)
+	MOVQ R10, filled+128(FP)
+	MOVQ R15, adds+136(FP)
+	RET

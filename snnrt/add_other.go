@@ -33,6 +33,11 @@ func addRuns(dst, w []float32, rows, offs []int32, vals []float32, runs []int32)
 	addRunsGo(dst, w, rows, offs, vals, runs)
 }
 
+// findRuns is k.findRunsGo.
+func findRuns(k *convKernel, act []int32, j int, offs, runs []int32) (int, int, int64) {
+	return k.findRunsGo(act, j, offs, runs)
+}
+
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
 	for r := 0; r < len(rows); r += 2 {

@@ -158,6 +158,63 @@ func TestAddRunsKernel(t *testing.T) {
 	}
 }
 
+// TestFindRuns: the dispatching findRuns (assembly on amd64) lists the same
+// runs, offsets and adds as the Go loop, and stops at the same place, for
+// event lists that ascend and ones that interleave pixels (a Concat's),
+// whatever the room for runs.
+func TestFindRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	for _, tc := range []struct{ c, h, w, o, stride int }{
+		{3, 8, 7, 4, 1}, {5, 7, 8, 8, 2}, {16, 6, 6, 16, 1}, {1, 9, 9, 6, 1},
+	} {
+		n := &Node{Name: "c", Op: OpConv, Inputs: []string{"x"}, Output: "y",
+			W: dyadicTensor(r, -1, 1, tc.o, tc.c, 3, 3), Group: 1,
+			Strides: []int{tc.stride, tc.stride}, Pads: []int{1, 1, 1, 1}}
+		xs := []int{tc.c, tc.h, tc.w}
+		os, err := nodeShape(n, map[string][]int{"x": xs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newConvKernel(n, xs, os)
+		if k.pix == nil || k.cdiv.m == 0 {
+			t.Fatalf("%+v: no one-group runs to test", tc)
+		}
+		for trial := range 40 {
+			var act []int32
+			for i := range numel(xs) {
+				if r.IntN(3) == 0 {
+					act = append(act, int32(i))
+				}
+			}
+			if trial%2 == 1 {
+				// Channel after channel, the order a Concat of
+				// single-channel inputs would list in.
+				slices.SortStableFunc(act, func(a, b int32) int { return int(a%int32(tc.c)) - int(b%int32(tc.c)) })
+			}
+			for _, room := range []int{1, 2, 7, runsPerCall} {
+				offsA, offsB := make([]int32, len(act)), make([]int32, len(act))
+				runsA, runsB := make([]int32, 5*room), make([]int32, 5*room)
+				for ja, jb := 0, 0; ja < len(act) || jb < len(act); {
+					var ra, rb int
+					var aa, ab int64
+					ja, ra, aa = findRuns(k, act, ja, offsA, runsA)
+					jb, rb, ab = k.findRunsGo(act, jb, offsB, runsB)
+					if ja != jb || ra != rb || aa != ab || !slices.Equal(runsA[:ra], runsB[:rb]) {
+						t.Fatalf("%+v trial %d room %d: findRuns stops at %d with %d run ints and %d adds, the Go loop at %d, %d, %d",
+							tc, trial, room, ja, ra, aa, jb, rb, ab)
+					}
+					if ra == 0 {
+						t.Fatalf("%+v: no progress at event %d", tc, ja)
+					}
+				}
+				if !slices.Equal(offsA, offsB) {
+					t.Fatalf("%+v trial %d room %d: offsets differ", tc, trial, room)
+				}
+			}
+		}
+	}
+}
+
 // TestIFStepKernel: the vector IF update (periodic θ and current, both
 // resets, with and without current, 8 and 16 neurons a turn) equals the
 // scalar rule of DESIGN §2.

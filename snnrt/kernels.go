@@ -487,7 +487,6 @@ func gather(act []int32, j int, lo, hi, base, stride int32, data []float32, offs
 // gets its own entry of offs (and vals), so a run's entries are the events'
 // own places in act.
 func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc *scratch) int64 {
-	stride := int32(k.kh * k.kw * k.og)
 	offs := sc.offs[:len(act)]
 	var vals []float32
 	if data != nil {
@@ -497,37 +496,51 @@ func (k *convKernel) scatterRuns(dst []float32, act []int32, data []float32, sc 
 		}
 	}
 	runs := sc.runs[:cap(sc.runs)]
+	var adds int64
+	for j := 0; j < len(act); {
+		var r int
+		var n int64
+		j, r, n = findRuns(k, act, j, offs, runs)
+		adds += n
+		addRuns(dst, k.wp, k.pixRows, offs, vals, runs[:r])
+	}
+	return adds
+}
+
+// findRunsGo fills runs with the runs of act from j on, as many as runs
+// holds (5 int32 each: see addRuns), and offs with their events' weight
+// offsets (offs as long as act). It returns where it stopped, how much of runs
+// it filled and the runs' adds. findRuns (add_*.go) may do it in assembly:
+// the compiler keeps too little of this loop's state in registers.
+func (k *convKernel) findRunsGo(act []int32, j int, offs, runs []int32) (int, int, int64) {
+	stride := int32(k.kh * k.kw * k.og)
 	c := int32(k.c)
+	offs = offs[:len(act)]
 	var adds int64
 	r := 0
-	for j := 0; j < len(act); {
+	for ; j < len(act) && r+5 <= len(runs); r += 5 {
 		j0 := j
-		p := k.cdiv.div(int(act[j]))
+		a := act[j]
+		p := k.cdiv.div(int(a))
 		lo := int32(p) * c
+		offs[j] = (a - lo) * stride
 		// act need not ascend (a Concat or a layout change lists events in
 		// its inputs' order, which the channel-last layout interleaves): a
 		// run ends at the first event off the pixel, one whose channel
 		// act[j]-lo is outside [0, c).
-		for ; j < len(act); j++ {
+		for j++; j < len(act); j++ {
 			ch := act[j] - lo
 			if uint32(ch) >= uint32(c) {
 				break
 			}
 			offs[j] = ch * stride
 		}
-		pr := k.pix[p]
-		run := runs[r : r+5 : r+5]
+		pr := &k.pix[p]
+		run := (*[5]int32)(runs[r:])
 		run[0], run[1], run[2], run[3], run[4] = pr.n, pr.r0, pr.r1, int32(j0), int32(j)
 		adds += int64(j-j0) * int64(pr.adds)
-		if r += 5; r == len(runs) {
-			addRuns(dst, k.wp, k.pixRows, offs, vals, runs)
-			r = 0
-		}
 	}
-	if r > 0 {
-		addRuns(dst, k.wp, k.pixRows, offs, vals, runs[:r])
-	}
-	return adds
+	return j, r, adds
 }
 
 // scatter splits act into runs of events at one pixel (and channel group)
