@@ -23,6 +23,9 @@ func addRunsScaledAVX2(dst, w []float32, rows, offs []int32, vals []float32, run
 func findRunsAMD64(act []int32, j int, offs, runs []int32, pix []pixRun, m uint64, c, stride int32) (next, filled int, adds int64)
 
 //go:noescape
+func poolMaxOneAMD64(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64)
+
+//go:noescape
 func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 
 //go:noescape
@@ -135,6 +138,22 @@ func findRuns(k *convKernel, act []int32, j int, offs, runs []int32) (int, int, 
 		return k.findRunsGo(act, j, offs, runs)
 	}
 	return findRunsAMD64(act, j, offs[:len(act)], runs, k.pix, k.cdiv.m, int32(k.c), int32(k.kh*k.kw*k.og))
+}
+
+// poolMaxOne is poolMaxOneGo, in plain amd64 assembly that goes with the
+// vector kernels (see findRuns). Like them it trusts its indices: every event
+// is an input of the pool (below len(count), which one and data cover) and one
+// maps it to -1 or to an output, covered by lead and spiked.
+func poolMaxOne(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64) {
+	if !useAVX2 {
+		poolMaxOneGo(act, data, one, count, lead, spiked)
+		return
+	}
+	one = one[:len(count)]
+	if data != nil {
+		data = data[:len(count)]
+	}
+	poolMaxOneAMD64(act, data, one, count, lead, spiked)
 }
 
 // ifStep updates a prefix of v (see ifFireAVX2), marks each spike in data

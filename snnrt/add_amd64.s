@@ -1004,3 +1004,57 @@ fdone:
 	MOVQ R10, filled+128(FP)
 	MOVQ R15, adds+136(FP)
 	RET
+
+// func poolMaxOneAMD64(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64)
+// poolMaxOneGo: for each event a, count[a] += |data[a]| (1 with data nil);
+// then, unless one[a] < 0, window o = one[a] takes key = bits(count[a])<<32 |
+// ^a: spiked bit o is set when key >= lead[o], and lead[o] = max(lead[o], key).
+TEXT ·poolMaxOneAMD64(SB), NOSPLIT, $0-144
+	MOVQ act_base+0(FP), SI
+	MOVQ act_len+8(FP), R15
+	MOVQ data_base+24(FP), R8
+	MOVQ one_base+48(FP), DI
+	MOVQ count_base+72(FP), R9
+	MOVQ lead_base+96(FP), R10
+	MOVQ spiked_base+120(FP), R11
+	MOVL $0x3f800000, AX
+	MOVL AX, X1
+	MOVL $0x7fffffff, AX
+	MOVL AX, X2
+	XORQ BX, BX
+pmloop:
+	CMPQ BX, R15
+	JGE  pmdone
+	MOVL (SI)(BX*4), AX
+	TESTQ R8, R8
+	JEQ  pmspike
+	MOVSS (R8)(AX*4), X0
+	ANDPS X2, X0
+	JMP  pmadd
+pmspike:
+	MOVSS X1, X0
+pmadd:
+	ADDSS (R9)(AX*4), X0
+	MOVSS X0, (R9)(AX*4)
+	MOVLQSX (DI)(AX*4), DX
+	TESTQ DX, DX
+	JS   pmnext
+	MOVL X0, R12
+	SHLQ $32, R12
+	NOTL AX
+	ORQ  AX, R12
+	MOVQ (R10)(DX*8), R13
+	XORL R14, R14
+	CMPQ R12, R13
+	SETCC R14B
+	CMOVQCS R13, R12
+	MOVQ R12, (R10)(DX*8)
+	MOVQ DX, CX
+	SHLQ CX, R14
+	SHRQ $6, DX
+	ORQ  R14, (R11)(DX*8)
+pmnext:
+	INCQ BX
+	JMP  pmloop
+pmdone:
+	RET

@@ -38,6 +38,11 @@ func findRuns(k *convKernel, act []int32, j int, offs, runs []int32) (int, int, 
 	return k.findRunsGo(act, j, offs, runs)
 }
 
+// poolMaxOne is poolMaxOneGo.
+func poolMaxOne(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64) {
+	poolMaxOneGo(act, data, one, count, lead, spiked)
+}
+
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
 	for r := 0; r < len(rows); r += 2 {

@@ -215,6 +215,53 @@ func TestFindRuns(t *testing.T) {
 	}
 }
 
+// TestPoolMaxOne: the dispatching poolMaxOne (assembly on amd64) leaves the
+// same counts, leaders and spike bits as the Go loop, step after step, for
+// spikes and for signed values, with inputs outside every window and ties.
+func TestPoolMaxOne(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 15))
+	const nin, nout = 300, 70
+	one := make([]int32, nin)
+	for i := range one {
+		one[i] = int32(r.IntN(nout+10)) - 10 // one in eight in no window (-1)
+		if one[i] < 0 {
+			one[i] = -1
+		}
+	}
+	for _, signed := range []bool{false, true} {
+		var data []float32
+		if signed {
+			data = make([]float32, nin)
+		}
+		countA, countB := make([]float32, nin), make([]float32, nin)
+		leadA, leadB := make([]uint64, nout), make([]uint64, nout)
+		for o := range leadA {
+			leadA[o] = rank(0, int32(r.IntN(nin)))
+			leadB[o] = leadA[o]
+		}
+		for step := range 30 {
+			var act []int32
+			for i := range nin {
+				if r.IntN(4) == 0 {
+					act = append(act, int32(i))
+					if data != nil {
+						data[i] = float32(r.IntN(5)-2) * 0.75 // ties, zeros and signs
+					}
+				}
+			}
+			spikedA, spikedB := make([]uint64, (nout+63)/64), make([]uint64, (nout+63)/64)
+			poolMaxOne(act, data, one, countA, leadA, spikedA)
+			poolMaxOneGo(act, data, one, countB, leadB, spikedB)
+			if !slices.Equal(countA, countB) || !slices.Equal(leadA, leadB) || !slices.Equal(spikedA, spikedB) {
+				t.Fatalf("signed=%v step %d: poolMaxOne and the Go loop differ", signed, step)
+			}
+			if step == 29 && spikedA[0] == 0 {
+				t.Fatalf("signed=%v: no window took a spike", signed)
+			}
+		}
+	}
+}
+
 // TestIFStepKernel: the vector IF update (periodic θ and current, both
 // resets, with and without current, 8 and 16 neurons a turn) equals the
 // scalar rule of DESIGN §2.

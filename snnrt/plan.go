@@ -887,12 +887,36 @@ func (m *maxPoolOp) counted(a int32) uint64 {
 
 // stepOne: windows that do not overlap, one lookup per event.
 func (m *maxPoolOp) stepOne() {
-	one := m.g.one
-	for _, a := range m.in.act {
-		key := m.counted(a)
-		if o := one[a]; o >= 0 {
-			m.take(o, key)
+	if m.binary {
+		poolMaxOne(m.in.act, nil, m.g.one, m.count, m.lead, m.spiked)
+	} else {
+		poolMaxOne(m.in.act, m.in.data, m.g.one, m.count, m.lead, m.spiked)
+	}
+}
+
+// poolMaxOneGo is stepOne's loop, counted and take written out (data nil:
+// every event is a spike). poolMaxOne (add_*.go) may do it in assembly: the
+// compiler spills this loop's state for every event.
+func poolMaxOneGo(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64) {
+	for _, a := range act {
+		v := float32(1)
+		if data != nil {
+			v = float32(math.Abs(float64(data[a])))
 		}
+		c := count[a] + v
+		count[a] = c
+		o := one[a]
+		if o < 0 {
+			continue
+		}
+		key := rank(c, a)
+		l := lead[o]
+		var b uint64
+		if key >= l {
+			b = 1
+		}
+		spiked[o>>6] |= b << (o & 63)
+		lead[o] = max(l, key)
 	}
 }
 
