@@ -26,6 +26,9 @@ func findRunsAMD64(act []int32, j int, offs, runs []int32, pix []pixRun, m uint6
 func poolMaxOneAMD64(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64)
 
 //go:noescape
+func poolSumOneAMD64(act []int32, data []float32, one []int32, out []float32, reached []uint64) int
+
+//go:noescape
 func ifFireAVX2(v, cur, th, data []float32, act []int32, zero bool) int
 
 //go:noescape
@@ -154,6 +157,19 @@ func poolMaxOne(act []int32, data []float32, one []int32, count []float32, lead,
 		data = data[:len(count)]
 	}
 	poolMaxOneAMD64(act, data, one, count, lead, spiked)
+}
+
+// poolSumOne is poolSumOneGo in assembly, trusting its indices as
+// poolMaxOne does (one and data cover every event, out and reached every
+// window).
+func poolSumOne(act []int32, data []float32, one []int32, out []float32, reached []uint64) int {
+	if !useAVX2 {
+		return poolSumOneGo(act, data, one, out, reached)
+	}
+	if data != nil {
+		data = data[:len(one)]
+	}
+	return poolSumOneAMD64(act, data, one, out, reached[:(len(out)+63)/64])
 }
 
 // ifStep updates a prefix of v (see ifFireAVX2), marks each spike in data

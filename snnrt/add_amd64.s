@@ -1058,3 +1058,46 @@ pmnext:
 	JMP  pmloop
 pmdone:
 	RET
+
+// func poolSumOneAMD64(act []int32, data []float32, one []int32, out []float32, reached []uint64) int
+// poolSumOneGo: for each event a with a window o = one[a] >= 0, out[o] +=
+// data[a] (1 with data nil) and reached bit o is set; returns how many.
+TEXT ·poolSumOneAMD64(SB), NOSPLIT, $0-128
+	MOVQ act_base+0(FP), SI
+	MOVQ act_len+8(FP), R15
+	MOVQ data_base+24(FP), R8
+	MOVQ one_base+48(FP), DI
+	MOVQ out_base+72(FP), R9
+	MOVQ reached_base+96(FP), R11
+	MOVL $0x3f800000, AX
+	MOVL AX, X1
+	XORQ BX, BX
+	XORQ R12, R12
+psloop:
+	CMPQ BX, R15
+	JGE  psdone
+	MOVL (SI)(BX*4), AX
+	MOVLQSX (DI)(AX*4), DX
+	TESTQ DX, DX
+	JS   psnext
+	TESTQ R8, R8
+	JEQ  psspike
+	MOVSS (R8)(AX*4), X0
+	JMP  psadd
+psspike:
+	MOVSS X1, X0
+psadd:
+	ADDSS (R9)(DX*4), X0
+	MOVSS X0, (R9)(DX*4)
+	MOVQ DX, CX
+	MOVL $1, R14
+	SHLQ CX, R14
+	SHRQ $6, DX
+	ORQ  R14, (R11)(DX*8)
+	INCQ R12
+psnext:
+	INCQ BX
+	JMP  psloop
+psdone:
+	MOVQ R12, ret+120(FP)
+	RET

@@ -43,6 +43,11 @@ func poolMaxOne(act []int32, data []float32, one []int32, count []float32, lead,
 	poolMaxOneGo(act, data, one, count, lead, spiked)
 }
 
+// poolSumOne is poolSumOneGo.
+func poolSumOne(act []int32, data []float32, one []int32, out []float32, reached []uint64) int {
+	return poolSumOneGo(act, data, one, out, reached)
+}
+
 // addRowsMultiScaled is addRowsMulti with row j scaled by vals[j].
 func addRowsMultiScaled(dst, w []float32, n int, rows, offs []int32, vals []float32) {
 	for r := 0; r < len(rows); r += 2 {

@@ -223,10 +223,7 @@ func TestPoolMaxOne(t *testing.T) {
 	const nin, nout = 300, 70
 	one := make([]int32, nin)
 	for i := range one {
-		one[i] = int32(r.IntN(nout+10)) - 10 // one in eight in no window (-1)
-		if one[i] < 0 {
-			one[i] = -1
-		}
+		one[i] = max(-1, int32(r.IntN(nout+10))-10) // one in eight in no window
 	}
 	for _, signed := range []bool{false, true} {
 		var data []float32
@@ -257,6 +254,49 @@ func TestPoolMaxOne(t *testing.T) {
 			}
 			if step == 29 && spikedA[0] == 0 {
 				t.Fatalf("signed=%v: no window took a spike", signed)
+			}
+		}
+	}
+}
+
+// TestPoolSumOne: the dispatching poolSumOne (assembly on amd64) leaves the
+// same sums and reached bits and counts the same adds as the Go loop, for
+// spikes and for signed values, with inputs outside every window.
+func TestPoolSumOne(t *testing.T) {
+	r := rand.New(rand.NewPCG(16, 17))
+	const nin, nout = 300, 70
+	one := make([]int32, nin)
+	for i := range one {
+		one[i] = max(-1, int32(r.IntN(nout+10))-10) // one in eight in no window
+	}
+	for _, signed := range []bool{false, true} {
+		var data []float32
+		if signed {
+			data = make([]float32, nin)
+		}
+		for step := range 20 {
+			var act []int32
+			for i := range nin {
+				if r.IntN(4) == 0 {
+					act = append(act, int32(i))
+					if data != nil {
+						data[i] = r.Float32()*2 - 1
+					}
+				}
+			}
+			outA, outB := make([]float32, nout), make([]float32, nout)
+			for o := range outA {
+				outA[o] = r.Float32()
+				outB[o] = outA[o]
+			}
+			reachedA, reachedB := make([]uint64, (nout+63)/64), make([]uint64, (nout+63)/64)
+			na := poolSumOne(act, data, one, outA, reachedA)
+			nb := poolSumOneGo(act, data, one, outB, reachedB)
+			if na != nb || !slices.Equal(outA, outB) || !slices.Equal(reachedA, reachedB) {
+				t.Fatalf("signed=%v step %d: poolSumOne and the Go loop differ (%d, %d adds)", signed, step, na, nb)
+			}
+			if nb == 0 || nb == len(act) {
+				t.Fatalf("signed=%v step %d: %d of %d events in a window: the test misses a case", signed, step, nb, len(act))
 			}
 		}
 	}

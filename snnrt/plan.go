@@ -697,12 +697,22 @@ func (s *sumPoolOp) step() {
 
 // stepOne: windows that do not overlap, one lookup per event.
 func (s *sumPoolOp) stepOne() {
-	out, in, one, reached := s.out.data, s.in.data, s.g.one, s.reached
+	var data []float32
+	if !s.binary {
+		data = s.in.data
+	}
+	s.acs += int64(poolSumOne(s.in.act, data, s.g.one, s.out.data, s.reached))
+}
+
+// poolSumOneGo is stepOne's loop (data nil: every event is a spike): it adds
+// each event into its window, marks the window reached and returns the adds.
+// poolSumOne (add_*.go) may do it in assembly.
+func poolSumOneGo(act []int32, data []float32, one []int32, out []float32, reached []uint64) int {
 	acs := 0
-	for _, a := range s.in.act {
+	for _, a := range act {
 		v := float32(1)
-		if !s.binary {
-			v = in[a]
+		if data != nil {
+			v = data[a]
 		}
 		o := one[a]
 		if o < 0 {
@@ -712,7 +722,7 @@ func (s *sumPoolOp) stepOne() {
 		reached[o>>6] |= 1 << (o & 63)
 		acs++
 	}
-	s.acs += int64(acs)
+	return acs
 }
 
 // stepWindows: every window that holds the event's pixel.
