@@ -1177,10 +1177,12 @@ func (f *ifOp) stepCompact(data []float32) {
 	from := len(f.out.act)
 	done, act := ifStep(v, cur, th, n&^7, nil, f.out.act, f.zero)
 	act = ifTail(v, cur, th, done, f.zero, nil, act)
-	for k, j := range act[from:] {
-		i := f.live[j]
-		act[from+k] = i
-		if data != nil {
+	spikes, live := act[from:], f.live
+	for k, j := range spikes {
+		spikes[k] = live[j]
+	}
+	if data != nil {
+		for _, i := range spikes {
 			data[i] = 1
 		}
 	}
