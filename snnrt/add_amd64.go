@@ -156,7 +156,7 @@ func poolMaxOne(act []int32, data []float32, one []int32, count []float32, lead,
 	if data != nil {
 		data = data[:len(count)]
 	}
-	poolMaxOneAMD64(act, data, one, count, lead, spiked)
+	poolMaxOneAMD64(act, data, one, count, lead, spiked[:(len(lead)+63)/64])
 }
 
 // poolSumOne is poolSumOneGo in assembly, trusting its indices as

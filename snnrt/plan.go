@@ -897,11 +897,11 @@ func (m *maxPoolOp) counted(a int32) uint64 {
 
 // stepOne: windows that do not overlap, one lookup per event.
 func (m *maxPoolOp) stepOne() {
-	if m.binary {
-		poolMaxOne(m.in.act, nil, m.g.one, m.count, m.lead, m.spiked)
-	} else {
-		poolMaxOne(m.in.act, m.in.data, m.g.one, m.count, m.lead, m.spiked)
+	var data []float32
+	if !m.binary {
+		data = m.in.data
 	}
+	poolMaxOne(m.in.act, data, m.g.one, m.count, m.lead, m.spiked)
 }
 
 // poolMaxOneGo is stepOne's loop, counted and take written out (data nil:
