@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/snnconvert/snnconvert/ann"
 	"github.com/snnconvert/snnconvert/convert"
 	"github.com/snnconvert/snnconvert/importer"
+	"github.com/snnconvert/snnconvert/snnrt"
 )
 
 var inspectOpts struct {
@@ -23,7 +25,7 @@ var inspectOpts struct {
 }
 
 var inspectCmd = &cobra.Command{
-	Use:   "inspect MODEL.onnx",
+	Use:   "inspect MODEL.onnx | MODEL.snn.onnx",
 	Short: "Show a model's header, layers and a conversion pre-flight report",
 	Long: `inspect imports an ONNX model and prints its producer, IR version, opsets,
 inputs and outputs, a per-layer table (op, output shape, parameters, MACs per
@@ -34,11 +36,18 @@ A model the importer cannot read is reported with every offending node at
 once. --output cuts the graph at the named values first (for graphs that also
 compute metrics or post-processing).
 
+Given a spiking network that convert wrote (*.snn.onnx), inspect prints its
+header instead (semantics version, encoding, source model, normalisation,
+metadata) and a per-layer table: output shape, parameters, what each synaptic
+layer costs the source ANN in MACs, and each IF layer's neurons, thresholds,
+reset and v_init.
+
 Exit codes: 0 the model was inspected (convertible or not; see the report),
 2 the model could not be imported.`,
 	Example: `  snnconvert inspect models/lenet5.onnx
   snnconvert inspect model.onnx --json
-  snnconvert inspect metric_graph.onnx --output y:0`,
+  snnconvert inspect metric_graph.onnx --output y:0
+  snnconvert inspect lenet5.snn.onnx`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		return runInspect(cmd.OutOrStdout(), args[0], inspectOpts.json, inspectOpts.outputs)
@@ -89,6 +98,15 @@ type inspectLayer struct {
 }
 
 func runInspect(w io.Writer, path string, asJSON bool, outputs []string) error {
+	// An SNN file's custom operators are not ONNX the importer knows: read
+	// it as what it is. A file that cannot be read goes to the importer,
+	// whose error names it.
+	if b, err := os.ReadFile(path); err == nil && snnrt.IsSNNFile(b) {
+		if len(outputs) > 0 {
+			return usageError(fmt.Errorf("%s: --output cuts ANN models; this is a spiking network", path))
+		}
+		return inspectSNN(w, path, b, asJSON)
+	}
 	g, err := importer.ImportFileWith(path, importer.Options{Outputs: outputs})
 	if err != nil {
 		if asJSON {
@@ -247,4 +265,121 @@ func sortedOpsetDomains(m map[string]int64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// snnInspectReport is what inspect prints for an SNN file; --json emits it.
+type snnInspectReport struct {
+	Model            string              `json:"model"`
+	Kind             string              `json:"kind"`
+	Name             string              `json:"name"`
+	SemanticsVersion int                 `json:"semantics_version"`
+	Encoding         snnrt.Encoding      `json:"encoding"`
+	TimestepsHint    int                 `json:"timesteps_hint,omitempty"`
+	SourceName       string              `json:"source_name,omitempty"`
+	SourceSHA256     string              `json:"source_sha256,omitempty"`
+	Normalization    snnrt.Normalization `json:"normalization"`
+	StrippedHead     []string            `json:"stripped_head,omitempty"`
+	Metadata         map[string]string   `json:"metadata,omitempty"`
+	Input            inspectValue        `json:"input"`
+	Output           string              `json:"output"`
+	Layers           []snnrt.LayerInfo   `json:"layers"`
+	TotalParams      int                 `json:"total_params"`
+	TotalANNMACs     int64               `json:"total_ann_macs"`
+	Neurons          int                 `json:"if_neurons"`
+	SpikingMaxPools  []string            `json:"spiking_max_pools,omitempty"`
+	ImportError      string              `json:"import_error,omitempty"`
+}
+
+func inspectSNN(w io.Writer, path string, b []byte, asJSON bool) error {
+	net, err := snnrt.Decode(b)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", path, err)
+		if asJSON {
+			if jerr := writeJSON(w, snnInspectReport{Model: path, Kind: "snn", ImportError: err.Error()}); jerr != nil {
+				return jerr
+			}
+		}
+		return usageError(err)
+	}
+	m := net.Meta
+	rep := snnInspectReport{
+		Model: path, Kind: "snn", Name: net.Name, SemanticsVersion: m.SemanticsVersion, Encoding: m.Encoding,
+		TimestepsHint: m.TimestepsHint, SourceName: m.SourceName, SourceSHA256: m.SourceSHA256,
+		Normalization: m.Normalization, StrippedHead: m.StrippedHead, Metadata: m.Extra,
+		Input: inspectValue{Name: net.Input, Shape: net.InputShape}, Output: net.Output,
+		Layers: net.Layers(), SpikingMaxPools: net.SpikingMaxPools(m.Encoding),
+	}
+	for _, l := range rep.Layers {
+		rep.TotalParams += l.Params
+		rep.TotalANNMACs += l.ANNMACs
+		if l.IF != nil {
+			rep.Neurons += l.IF.Neurons
+		}
+	}
+	if asJSON {
+		return writeJSON(w, rep)
+	}
+	printSNNInspect(w, rep)
+	return nil
+}
+
+func printSNNInspect(w io.Writer, r snnInspectReport) {
+	fmt.Fprintf(w, "SNN file   %s\n", r.Model)
+	fmt.Fprintf(w, "Network    %s: semantics v%d, encoding %s", r.Name, r.SemanticsVersion, r.Encoding)
+	if r.TimestepsHint > 0 {
+		fmt.Fprintf(w, ", timesteps hint %d", r.TimestepsHint)
+	}
+	fmt.Fprintln(w)
+	if r.SourceName != "" || r.SourceSHA256 != "" {
+		fmt.Fprintf(w, "Source     %s (sha256 %s)\n", r.SourceName, r.SourceSHA256)
+	}
+	if n := r.Normalization; n.Method != "" {
+		desc := n.Method
+		if n.Percentile > 0 {
+			desc += fmt.Sprintf(", percentile %g", n.Percentile)
+		}
+		if n.CalibSet != "" {
+			desc += fmt.Sprintf(", calibrated on %s (%d samples)", n.CalibSet, n.CalibCount)
+		}
+		if n.ScaleInto != "" {
+			desc += ", scaled into " + n.ScaleInto
+		}
+		fmt.Fprintf(w, "Normalised %s\n", desc)
+	}
+	if len(r.StrippedHead) > 0 {
+		fmt.Fprintf(w, "Head       stripped %s (the readout is the value before it)\n", strings.Join(r.StrippedHead, ", "))
+	}
+	fmt.Fprintf(w, "Input      %s %s\n", r.Input.Name, strings.Replace(batchShape(r.Input.Shape), "-1", "N", 1))
+	fmt.Fprintf(w, "Output     %s, integrated over the steps (its argmax is the prediction)\n", r.Output)
+	keys := make([]string, 0, len(r.Metadata))
+	for k := range r.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "Metadata   %s = %s\n", k, r.Metadata[k])
+	}
+
+	fmt.Fprintln(w, "\nLayers")
+	t := table.NewWriter()
+	t.SetOutputMirror(w)
+	t.SetStyle(table.StyleLight)
+	t.AppendHeader(table.Row{"#", "Node", "Op", "Output (per sample)", "Params", "ANN MACs", "IF neurons", "θ", "Reset", "v_init (θ)"})
+	for i, l := range r.Layers {
+		row := table.Row{i + 1, l.Name, string(l.Op), fmtShape(l.Shape), l.Params, l.ANNMACs, "", "", "", ""}
+		if f := l.IF; f != nil {
+			th := fmt.Sprintf("%.4g", f.ThresholdMin)
+			if f.ThresholdMax != f.ThresholdMin {
+				th = fmt.Sprintf("%.4g–%.4g (%d)", f.ThresholdMin, f.ThresholdMax, f.Thresholds)
+			}
+			row[6], row[7], row[8], row[9] = f.Neurons, th, string(f.Reset), fmt.Sprintf("%g", f.VInit)
+		}
+		t.AppendRow(row)
+	}
+	t.AppendFooter(table.Row{"", "", "", "total", r.TotalParams, r.TotalANNMACs, r.Neurons, "", "", ""})
+	t.Render()
+	if len(r.SpikingMaxPools) > 0 {
+		fmt.Fprintf(w, "Max pools on spikes under %s input (DESIGN §2's rule, an approximation of the ANN's max): %s\n",
+			r.Encoding, strings.Join(r.SpikingMaxPools, ", "))
+	}
 }
