@@ -150,6 +150,12 @@ func checkHeader(m *wModel) error {
 	if m.IRVersion > 11 {
 		return fmt.Errorf("IR version %d is newer than this importer knows (3–10); re-export with an older onnx", m.IRVersion)
 	}
+	for _, o := range m.Opsets {
+		// snnrt's operator domain: convert's output fed back in.
+		if o.Domain == "ai.snn" {
+			return fmt.Errorf("a spiking network written by snnconvert convert (ai.snn operators), not an ANN model: give its source ONNX model here; snnconvert run simulates this file and snnconvert inspect shows it")
+		}
+	}
 	if m.Graph == nil {
 		return fmt.Errorf("not an ONNX model: no graph (file truncated?)")
 	}
