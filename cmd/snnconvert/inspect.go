@@ -63,6 +63,7 @@ func init() {
 // inspectReport is what inspect prints; --json emits it as is.
 type inspectReport struct {
 	Model           string                   `json:"model"`
+	Kind            string                   `json:"kind"` // "ann"; an SNN file's report says "snn"
 	Producer        string                   `json:"producer"`
 	ProducerVersion string                   `json:"producer_version,omitempty"`
 	IRVersion       int64                    `json:"ir_version,omitempty"`
@@ -110,7 +111,7 @@ func runInspect(w io.Writer, path string, asJSON bool, outputs []string) error {
 	g, err := importer.ImportFileWith(path, importer.Options{Outputs: outputs})
 	if err != nil {
 		if asJSON {
-			rep := inspectReport{Model: path, ImportError: err.Error()}
+			rep := inspectReport{Model: path, Kind: "ann", ImportError: err.Error()}
 			var ie *importer.Error
 			if errors.As(err, &ie) {
 				rep.ImportProblems = ie.Problems
@@ -137,7 +138,7 @@ func writeJSON(w io.Writer, v any) error {
 
 func buildInspectReport(path string, g *ann.Graph) inspectReport {
 	rep := inspectReport{
-		Model: path, Producer: g.Info.Producer, ProducerVersion: g.Info.ProducerVersion,
+		Model: path, Kind: "ann", Producer: g.Info.Producer, ProducerVersion: g.Info.ProducerVersion,
 		IRVersion: g.Info.IRVersion, Opsets: g.Info.Opsets, Warnings: g.Info.Warnings,
 		StatusCounts: map[convert.Status]int{},
 	}

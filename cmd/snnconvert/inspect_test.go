@@ -26,7 +26,7 @@ func TestInspectJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	// conv 6·28·28·25 + conv 16·10·10·150 + 400·120 + 120·84 + 84·10
-	if len(rep.Layers) != 12 || rep.TotalMACs != 416520 || rep.TotalParams != 61706 || !rep.Convertible || rep.Opsets[""] != 13 {
+	if rep.Kind != "ann" || len(rep.Layers) != 12 || rep.TotalMACs != 416520 || rep.TotalParams != 61706 || !rep.Convertible || rep.Opsets[""] != 13 {
 		t.Errorf("layers %d, MACs %d, params %d, convertible %v, opsets %v", len(rep.Layers), rep.TotalMACs, rep.TotalParams, rep.Convertible, rep.Opsets)
 	}
 }
