@@ -870,63 +870,53 @@ func (m *maxPoolOp) step() {
 	m.emit()
 }
 
-// take records, in window o, an input whose spike this step raised its rank
-// key to key. Branch-free: whether a spike takes the lead is a coin toss to
-// the branch predictor.
-func (m *maxPoolOp) take(o int32, key uint64) {
-	l := m.lead[o]
+// takeLead records, in window o, an input whose spike this step raised its
+// rank key to key. Branch-free: whether a spike takes the lead is a coin
+// toss to the branch predictor.
+func takeLead(lead, spiked []uint64, o int32, key uint64) {
+	l := lead[o]
 	var b uint64
 	if key >= l {
 		b = 1
 	}
-	m.spiked[o>>6] |= b << (o & 63)
-	m.lead[o] = max(l, key)
+	spiked[o>>6] |= b << (o & 63)
+	lead[o] = max(l, key)
 }
 
-// counted adds input a's spike (its magnitude) to its count and returns
-// its rank key.
-func (m *maxPoolOp) counted(a int32) uint64 {
+// countSpike adds input a's spike (its magnitude; 1 with data nil) to its
+// count and returns the count.
+func countSpike(count, data []float32, a int32) float32 {
 	v := float32(1)
-	if !m.binary {
-		v = float32(math.Abs(float64(m.in.data[a])))
+	if data != nil {
+		v = float32(math.Abs(float64(data[a])))
 	}
-	c := m.count[a] + v
-	m.count[a] = c
-	return rank(c, a)
+	c := count[a] + v
+	count[a] = c
+	return c
+}
+
+// spikeData is the pool's input values, or nil when its events are spikes.
+func (m *maxPoolOp) spikeData() []float32 {
+	if m.binary {
+		return nil
+	}
+	return m.in.data
 }
 
 // stepOne: windows that do not overlap, one lookup per event.
 func (m *maxPoolOp) stepOne() {
-	var data []float32
-	if !m.binary {
-		data = m.in.data
-	}
-	poolMaxOne(m.in.act, data, m.g.one, m.count, m.lead, m.spiked)
+	poolMaxOne(m.in.act, m.spikeData(), m.g.one, m.count, m.lead, m.spiked)
 }
 
-// poolMaxOneGo is stepOne's loop, counted and take written out (data nil:
-// every event is a spike). poolMaxOne (add_*.go) may do it in assembly: the
-// compiler spills this loop's state for every event.
+// poolMaxOneGo is stepOne's loop (data nil: every event is a spike).
+// poolMaxOne (add_*.go) may do it in assembly: the compiler spills this
+// loop's state for every event.
 func poolMaxOneGo(act []int32, data []float32, one []int32, count []float32, lead, spiked []uint64) {
 	for _, a := range act {
-		v := float32(1)
-		if data != nil {
-			v = float32(math.Abs(float64(data[a])))
+		c := countSpike(count, data, a)
+		if o := one[a]; o >= 0 {
+			takeLead(lead, spiked, o, rank(c, a))
 		}
-		c := count[a] + v
-		count[a] = c
-		o := one[a]
-		if o < 0 {
-			continue
-		}
-		key := rank(c, a)
-		l := lead[o]
-		var b uint64
-		if key >= l {
-			b = 1
-		}
-		spiked[o>>6] |= b << (o & 63)
-		lead[o] = max(l, key)
 	}
 }
 
@@ -934,13 +924,14 @@ func poolMaxOneGo(act []int32, data []float32, one []int32, count []float32, lea
 func (m *maxPoolOp) stepWindows() {
 	g := m.g
 	nc := g.c
+	data := m.spikeData()
 	for _, a := range m.in.act {
-		key := m.counted(a)
+		key := rank(countSpike(m.count, data, a), a)
 		i := int(a)
 		pix := g.cdiv.div(i)
 		c := i - pix*nc
 		for _, op := range g.outs[pix] {
-			m.take(int32(int(op)*nc+c), key)
+			takeLead(m.lead, m.spiked, int32(int(op)*nc+c), key)
 		}
 	}
 }
