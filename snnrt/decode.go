@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -37,6 +38,19 @@ func Read(path string) (*Network, error) {
 	return net, nil
 }
 
+// ErrNotSNN matches (errors.Is) the errors of Read and Decode for bytes that
+// are not this format at all, ONNX this decoder cannot parse or ONNX without
+// an SNN semantics version, as against an SNN file they refuse (another
+// semantics version, a node they cannot take): a tool that takes either kind
+// of model hands the first to the importer and reports the second.
+var ErrNotSNN = errors.New("not an SNN file")
+
+// notSNN marks an error as ErrNotSNN and keeps its message.
+type notSNN struct{ error }
+
+func (e notSNN) Is(target error) bool { return target == ErrNotSNN }
+func (e notSNN) Unwrap() error        { return e.error }
+
 // Decode parses SNN file bytes (the format of Encode). It refuses files of
 // another semantics version, unknown operators and malformed protobuf with
 // an error naming the node and the reason; it never panics and allocates at
@@ -44,7 +58,7 @@ func Read(path string) (*Network, error) {
 func Decode(b []byte) (*Network, error) {
 	m, err := parseModel(b)
 	if err != nil {
-		return nil, fmt.Errorf("malformed ONNX model: %w", err)
+		return nil, notSNN{fmt.Errorf("malformed ONNX model: %w", err)}
 	}
 	meta, err := parseMeta(m.props)
 	if err != nil {
@@ -555,6 +569,11 @@ func (a *pAttr) intList(n *pNode, name string, want int) ([]int, error) {
 
 func parseMeta(props [][2]string) (Meta, error) {
 	var m Meta
+	// Whether this is an SNN file at all comes first: another model's
+	// metadata is not ours to judge.
+	if !slices.ContainsFunc(props, func(kv [2]string) bool { return kv[0] == KeySemanticsVersion }) {
+		return m, notSNN{fmt.Errorf("no %s metadata: not an SNN file (convert the ONNX model first)", KeySemanticsVersion)}
+	}
 	seen := map[string]bool{}
 	for _, kv := range props {
 		k, v := kv[0], kv[1]
@@ -592,9 +611,6 @@ func parseMeta(props [][2]string) (Meta, error) {
 		if err != nil {
 			return m, fmt.Errorf("metadata %s = %q: %w", k, v, err)
 		}
-	}
-	if !seen[KeySemanticsVersion] {
-		return m, fmt.Errorf("no %s metadata: not an SNN file (convert the ONNX model first)", KeySemanticsVersion)
 	}
 	if m.SemanticsVersion != SemanticsVersion {
 		return m, fmt.Errorf("SNN semantics version %d is not supported by this runtime (it implements version %d)", m.SemanticsVersion, SemanticsVersion)

@@ -54,20 +54,3 @@ func (net *Network) Layers() []LayerInfo {
 	}
 	return out
 }
-
-// IsSNNFile reports whether b is an ONNX model that declares an SNN
-// semantics version (any version): a file convert wrote, or one that claims
-// to be, which Decode then accepts or refuses with the reason. Anything else
-// (an ANN model, bytes that are not ONNX) is not.
-func IsSNNFile(b []byte) bool {
-	m, err := parseModel(b)
-	if err != nil {
-		return false
-	}
-	for _, kv := range m.props {
-		if kv[0] == KeySemanticsVersion {
-			return true
-		}
-	}
-	return false
-}

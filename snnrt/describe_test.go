@@ -1,11 +1,16 @@
 package snnrt
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestLayers: a file's layer descriptions after a round trip through the
@@ -23,9 +28,6 @@ func TestLayers(t *testing.T) {
 	b, err := Encode(net)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if !IsSNNFile(b) {
-		t.Fatal("an encoded network is not an SNN file")
 	}
 	got, err := Decode(b)
 	if err != nil {
@@ -68,15 +70,37 @@ func TestLayers(t *testing.T) {
 	}
 }
 
-// TestIsSNNFile: ANN models and bytes that are not ONNX are not SNN files.
-func TestIsSNNFile(t *testing.T) {
+// TestNotSNN: ANN models and bytes that are not ONNX are ErrNotSNN to
+// Decode; an SNN file of another semantics version is refused, but not as
+// that.
+func TestNotSNN(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "models", "lenet5.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, in := range map[string][]byte{"ANN model": b, "truncated": b[:100], "text": []byte("hello"), "empty": nil} {
-		if IsSNNFile(in) {
-			t.Errorf("%s: taken for an SNN file", name)
+	// An ANN model whose own metadata this decoder would refuse (a key twice).
+	prop := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "author")
+	prop = protowire.AppendString(protowire.AppendTag(prop, 2, protowire.BytesType), "x")
+	dup := slices.Clone(b)
+	for range 2 {
+		dup = protowire.AppendBytes(protowire.AppendTag(dup, 14, protowire.BytesType), prop)
+	}
+	for name, in := range map[string][]byte{"ANN model": b, "ANN model, a metadata key twice": dup, "truncated": b[:100], "text": []byte("hello"), "empty": nil} {
+		if _, err := Decode(in); !errors.Is(err, ErrNotSNN) {
+			t.Errorf("%s: %v, not ErrNotSNN", name, err)
 		}
+	}
+	net := lenetLike(rand.New(rand.NewPCG(3, 4)))
+	net.Meta.SemanticsVersion = SemanticsVersion
+	snn, err := Encode(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte(KeySemanticsVersion)
+	i := bytes.Index(snn, key)
+	j := i + len(key) + bytes.IndexByte(snn[i+len(key):], '1')
+	snn[j] = '7'
+	if _, err := Decode(snn); err == nil || errors.Is(err, ErrNotSNN) || !strings.Contains(err.Error(), "semantics version 7") {
+		t.Errorf("version 7: %v", err)
 	}
 }

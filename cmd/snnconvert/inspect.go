@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -99,16 +100,21 @@ type inspectLayer struct {
 }
 
 func runInspect(w io.Writer, path string, asJSON bool, outputs []string) error {
-	// An SNN file's custom operators are not ONNX the importer knows: read
-	// it as what it is. A file that cannot be read goes to the importer,
-	// whose error names it.
-	if b, err := os.ReadFile(path); err == nil && snnrt.IsSNNFile(b) {
-		if len(outputs) > 0 {
-			return usageError(fmt.Errorf("%s: --output cuts ANN models; this is a spiking network", path))
+	// One read and one decode: a spiking network (its custom operators are
+	// not ONNX the importer knows) is shown as what it is, and what is not
+	// one at all goes to the importer, whose errors name the problem.
+	b, err := os.ReadFile(path)
+	var g *ann.Graph
+	if err == nil {
+		net, serr := snnrt.Decode(b)
+		if !errors.Is(serr, snnrt.ErrNotSNN) {
+			if len(outputs) > 0 {
+				return usageError(fmt.Errorf("%s: --output cuts ANN models; this is a spiking network", path))
+			}
+			return inspectSNN(w, path, net, serr, asJSON)
 		}
-		return inspectSNN(w, path, b, asJSON)
+		g, err = importer.Import(b, importer.Options{Name: path, BaseDir: filepath.Dir(path), Outputs: outputs})
 	}
-	g, err := importer.ImportFileWith(path, importer.Options{Outputs: outputs})
 	if err != nil {
 		if asJSON {
 			rep := inspectReport{Model: path, Kind: "ann", ImportError: err.Error()}
@@ -291,8 +297,8 @@ type snnInspectReport struct {
 	ImportError      string              `json:"import_error,omitempty"`
 }
 
-func inspectSNN(w io.Writer, path string, b []byte, asJSON bool) error {
-	net, err := snnrt.Decode(b)
+// inspectSNN reports net, or err, Decode's reason for refusing the file.
+func inspectSNN(w io.Writer, path string, net *snnrt.Network, err error, asJSON bool) error {
 	if err != nil {
 		err = fmt.Errorf("%s: %w", path, err)
 		if asJSON {
