@@ -215,16 +215,38 @@ func TestFindRuns(t *testing.T) {
 	}
 }
 
+// poolWindows maps nin pool inputs to nout windows at random, one in eight
+// to none (-1), for the pool loop tests.
+func poolWindows(r *rand.Rand, nin, nout int) []int32 {
+	one := make([]int32, nin)
+	for i := range one {
+		one[i] = max(-1, int32(r.IntN(nout+10))-10)
+	}
+	return one
+}
+
+// poolEvents lists about a quarter of nin inputs as one step's events and,
+// with data, gives each a value from value.
+func poolEvents(r *rand.Rand, nin int, data []float32, value func() float32) []int32 {
+	var act []int32
+	for i := range nin {
+		if r.IntN(4) == 0 {
+			act = append(act, int32(i))
+			if data != nil {
+				data[i] = value()
+			}
+		}
+	}
+	return act
+}
+
 // TestPoolMaxOne: the dispatching poolMaxOne (assembly on amd64) leaves the
 // same counts, leaders and spike bits as the Go loop, step after step, for
 // spikes and for signed values, with inputs outside every window and ties.
 func TestPoolMaxOne(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 15))
 	const nin, nout = 300, 70
-	one := make([]int32, nin)
-	for i := range one {
-		one[i] = max(-1, int32(r.IntN(nout+10))-10) // one in eight in no window
-	}
+	one := poolWindows(r, nin, nout)
 	for _, signed := range []bool{false, true} {
 		var data []float32
 		if signed {
@@ -237,15 +259,8 @@ func TestPoolMaxOne(t *testing.T) {
 			leadB[o] = leadA[o]
 		}
 		for step := range 30 {
-			var act []int32
-			for i := range nin {
-				if r.IntN(4) == 0 {
-					act = append(act, int32(i))
-					if data != nil {
-						data[i] = float32(r.IntN(5)-2) * 0.75 // ties, zeros and signs
-					}
-				}
-			}
+			// Ties, zeros and signs.
+			act := poolEvents(r, nin, data, func() float32 { return float32(r.IntN(5)-2) * 0.75 })
 			spikedA, spikedB := make([]uint64, (nout+63)/64), make([]uint64, (nout+63)/64)
 			poolMaxOne(act, data, one, countA, leadA, spikedA)
 			poolMaxOneGo(act, data, one, countB, leadB, spikedB)
@@ -265,25 +280,14 @@ func TestPoolMaxOne(t *testing.T) {
 func TestPoolSumOne(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 17))
 	const nin, nout = 300, 70
-	one := make([]int32, nin)
-	for i := range one {
-		one[i] = max(-1, int32(r.IntN(nout+10))-10) // one in eight in no window
-	}
+	one := poolWindows(r, nin, nout)
 	for _, signed := range []bool{false, true} {
 		var data []float32
 		if signed {
 			data = make([]float32, nin)
 		}
 		for step := range 20 {
-			var act []int32
-			for i := range nin {
-				if r.IntN(4) == 0 {
-					act = append(act, int32(i))
-					if data != nil {
-						data[i] = r.Float32()*2 - 1
-					}
-				}
-			}
+			act := poolEvents(r, nin, data, func() float32 { return r.Float32()*2 - 1 })
 			outA, outB := make([]float32, nout), make([]float32, nout)
 			for o := range outA {
 				outA[o] = r.Float32()
