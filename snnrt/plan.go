@@ -61,6 +61,9 @@ type valueInfo struct {
 	// the readout) and fusedBias is added there every step.
 	slot      int
 	fusedBias []float32
+	// fusedSrc, with slot: the producer's input when it is listed events,
+	// whose list then says whether anything reached the membrane this step.
+	fusedSrc string
 	// peak bounds |entry| of a sparse value at any step (+Inf: unknown, as
 	// for encoded input, whose events carry the sample's max|x|); signed
 	// says entries may be negative. The early-exit bound is built on them.
@@ -263,8 +266,11 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		} else {
 			k = newDenseKernel(n.W, x.perm)
 		}
+		// An all-zero bias is no bias: adding it changes no membrane, and
+		// without one a layer no event reaches stays as it was (see
+		// ifOp.quiet).
 		var bias []float32
-		if n.B != nil {
+		if n.B != nil && !allZero(n.B.Data) {
 			bias = expandPerChannel(n.B.Data, shape)
 		}
 		// A constant is computed once per sample into its own buffer; a
@@ -275,6 +281,9 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		if fuse {
 			out.slot = p.newSlot(out.n)
 			out.fusedBias = bias
+			if x.kind == kindSparse {
+				out.fusedSrc = inName
+			}
 		}
 		if fuse && n.Output == p.net.Output {
 			p.outSlot = out.slot
@@ -382,13 +391,8 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 	case OpAffine:
 		scale := expandPerChannel(n.W.Data, shape)
 		var bias []float32
-		if n.B != nil {
-			for _, b := range n.B.Data {
-				if b != 0 {
-					bias = expandPerChannel(n.B.Data, shape)
-					break
-				}
-			}
+		if n.B != nil && !allZero(n.B.Data) {
+			bias = expandPerChannel(n.B.Data, shape)
 		}
 		out.peak, out.signed = 0, x.signed
 		for _, v := range n.W.Data {
@@ -408,9 +412,13 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 			v0[i] = n.VInit * t
 		}
 		zero := n.Reset == ResetZero
+		quiet0 := true
+		for i, t := range th {
+			quiet0 = quiet0 && v0[i] < t
+		}
 		inKind := x.kind
 		fused := x.slot >= 0
-		fb := x.fusedBias
+		fb, src := x.fusedBias, x.fusedSrc
 		thP, curP := period(th, len(th)), 0
 		if fb != nil {
 			curP = period(fb, len(fb))
@@ -419,15 +427,20 @@ func (p *plan) addNode(n *Node, consumers map[string][]*Node) error {
 		p.ifNodes = append(p.ifNodes, n)
 		p.ifPerm = append(p.ifPerm, toInternal(shape))
 		p.add(n, func(w *worker) stepOp {
-			o := &ifOp{th: th, v0: v0, zero: zero, out: w.buf(n.Output), inKind: inKind, fused: fused}
+			o := &ifOp{th: th, v0: v0, zero: zero, out: w.buf(n.Output), inKind: inKind, fused: fused, quiet0: quiet0}
 			if fused {
 				o.v = w.accs[x.slot]
 				o.cur = fb
+				if fb == nil && src != "" {
+					o.src = w.buf(src)
+				}
 			} else {
 				o.v = make([]float32, len(th))
 				o.in = w.buf(inName)
 				if inKind != kindSparse {
 					o.cur = o.in.data
+				} else {
+					o.src = o.in
 				}
 				if inKind == kindConst {
 					n := len(th)
@@ -612,6 +625,12 @@ func (s *synOp) step() {
 	case kindSparse:
 		if s.out != nil {
 			s.fillBias()
+		}
+		if len(s.in.act) == 0 {
+			// An empty call still costs the kernels their setup (a
+			// few hundred instructions), steps of a quiet network
+			// included.
+			return
 		}
 		if s.inBinary {
 			s.acs += s.k.spikes(s.dst, s.in.act, s.sc)
@@ -1115,6 +1134,14 @@ type ifOp struct {
 	cv, ccur, cth []float32
 	// horizon is the number of steps of the run (see worker.setHorizon).
 	horizon float64
+	// src, when the membrane takes no current but events (no bias): the
+	// events that reach it, listed. quiet: every membrane is below θ, as
+	// after a step without a spike (a neuron that did not fire is below θ);
+	// quiet0: so is every v_init. A quiet layer that no event reaches
+	// stays as it is, without a spike, so its update is skipped: a blank
+	// input costs a bias-free network nearly nothing.
+	src           *vbuf
+	quiet, quiet0 bool
 }
 
 func (f *ifOp) stats() (int64, int64) { return 0, 0 }
@@ -1126,6 +1153,7 @@ func (f *ifOp) reset() {
 	} else {
 		copy(f.v, f.v0)
 	}
+	f.quiet = f.quiet0
 	f.out.clearActive()
 	clear(f.counts)
 }
@@ -1182,6 +1210,9 @@ func (f *ifOp) stepCompact(data []float32) {
 
 func (f *ifOp) step() {
 	f.out.clearActive()
+	if f.quiet && f.src != nil && len(f.src.act) == 0 {
+		return
+	}
 	if !f.fused && f.inKind == kindSparse {
 		for _, a := range f.in.act {
 			f.v[a] += f.in.data[a]
@@ -1204,6 +1235,7 @@ func (f *ifOp) step() {
 	}
 	act = ifTail(v, cur, th, done, f.zero, data, act)
 	f.out.act = act
+	f.quiet = len(act) == 0
 	f.count()
 }
 
@@ -1269,4 +1301,13 @@ func (r *readout) step() {
 	default:
 		addTo(r.v, r.in.data)
 	}
+}
+
+func allZero(x []float32) bool {
+	for _, v := range x {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
