@@ -31,7 +31,7 @@ func TestSNNAgreesWithANN(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulates 1000 images per model")
 	}
-	names := []string{"mlp", "lenet5", "lenet5_avg", "cnn_relu6", "cnn_bn", "resnet_small"}
+	names := []string{"mlp", "lenet5", "lenet5_avg", "lenet5_nobias", "cnn_relu6", "cnn_bn", "resnet_small"}
 	if s := os.Getenv("SNNCONVERT_AGREE_MODELS"); s != "" {
 		names = strings.Split(s, ",")
 	}

@@ -71,21 +71,24 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-def lenet(pool):
+def lenet(pool, bias=True):
+    # bias=False is the conversion setup of Diehl et al. (2015): without
+    # biases a zero input gives zero activations everywhere, so a blank image
+    # makes no spike at all and the SNN's cost follows the digit's ink.
     class LeNet5(nn.Module):
-        arch = "conv5x5(6,pad2)-ReLU-{p}2-conv5x5(16)-ReLU-{p}2-FC120-ReLU-FC84-ReLU-FC10".format(
-            p="MaxPool" if pool is nn.MaxPool2d else "AvgPool"
+        arch = "conv5x5(6,pad2)-ReLU-{p}2-conv5x5(16)-ReLU-{p}2-FC120-ReLU-FC84-ReLU-FC10{b}".format(
+            p="MaxPool" if pool is nn.MaxPool2d else "AvgPool", b="" if bias else ", no biases"
         )
 
         def __init__(self):
             super().__init__()
             self.net = nn.Sequential(
-                nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), pool(2),
-                nn.Conv2d(6, 16, 5), nn.ReLU(), pool(2),
+                nn.Conv2d(1, 6, 5, padding=2, bias=bias), nn.ReLU(), pool(2),
+                nn.Conv2d(6, 16, 5, bias=bias), nn.ReLU(), pool(2),
                 nn.Flatten(),
-                nn.Linear(400, 120), nn.ReLU(),
-                nn.Linear(120, 84), nn.ReLU(),
-                nn.Linear(84, 10),
+                nn.Linear(400, 120, bias=bias), nn.ReLU(),
+                nn.Linear(120, 84, bias=bias), nn.ReLU(),
+                nn.Linear(84, 10, bias=bias),
             )
 
         def forward(self, x):
@@ -168,6 +171,7 @@ SPECS = {
     "mlp": (MLP, 8, 1e-3, False),
     "lenet5": (lenet(nn.MaxPool2d), 8, 1e-3, False),
     "lenet5_avg": (lenet(nn.AvgPool2d), 10, 1e-3, False),
+    "lenet5_nobias": (lenet(nn.MaxPool2d, bias=False), 8, 1e-3, False),
     "cnn_bn": (CNNBN, 4, 1e-3, True),
     "resnet_small": (ResNetSmall, 4, 2e-3, True),
     "cnn_relu6": (CNNReLU6, 6, 1e-3, False),

@@ -60,6 +60,7 @@ func TestBundledModelsAgreeWithANN(t *testing.T) {
 	}{
 		{"mlp", 64, nil},
 		{"lenet5", 64, nil},
+		{"lenet5_nobias", 64, nil},
 		{"resnet_small", 32, nil},
 		{"lenet5_avg", 64, []string{`"/net/net.2/Pad" (Pad): all pads are zero: Identity`, `"/net/net.5/AveragePool" (AveragePool): Conv with a 16x16x2x2 weight of 1/4`}},
 		{"cnn_bn", 32, []string{`(Pad): all pads are zero`, `"/net/net.10/AveragePool" (AveragePool): Conv with a 64x64x2x2 weight of 1/4`}},
